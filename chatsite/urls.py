@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
+
+from conversations import accounts
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/signup/", accounts.signup, name="signup"),
+    path("accounts/invite/<str:token>/", accounts.accept_invitation, name="accept_invitation"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("", include("conversations.urls")),
+]

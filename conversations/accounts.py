@@ -1,0 +1,145 @@
+"""Accounts: sign-up (open, or by a single-use invitation) and the settings page.
+
+Sign-in, sign-out, password change and reset are Django's own views (see
+chatsite/urls.py); reset mails go through Django's email backend (the console
+unless EMAIL_* settings say otherwise).
+"""
+
+import secrets
+from datetime import timedelta
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.forms import UserCreationForm
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods
+
+from conversations import quotas, review
+from conversations.models import (
+    Invitation,
+    ModelConfig,
+    Persona,
+    Profile,
+    SiteSettings,
+    UsageDaily,
+)
+from conversations.models.accounts import hash_token
+
+INVITATION_DAYS = 7
+
+
+class SignUpForm(UserCreationForm):
+    email = forms.EmailField(label=gettext_lazy("Email"), required=False)
+
+    class Meta(UserCreationForm.Meta):
+        fields = ["username", "email"]
+
+
+def issue(invitation: Invitation, *, created_by, days: int = INVITATION_DAYS) -> str:
+    """Give an unsaved invitation its token (returned) and expiry; only the hash is kept."""
+    token = secrets.token_urlsafe(24)
+    invitation.token_hash = hash_token(token)
+    invitation.created_by = created_by
+    invitation.expires_at = timezone.now() + timedelta(days=days)
+    return token
+
+
+def create_invitation(*, created_by, email: str = "", teams=(), days: int = INVITATION_DAYS):
+    invitation = Invitation(email=email)
+    token = issue(invitation, created_by=created_by, days=days)
+    invitation.save()
+    invitation.teams.set(teams)
+    return invitation, token
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if not SiteSettings.load().open_signup:
+        raise Http404("Sign-up is by invitation only.")
+    return _signup_form(request, invitation=None)
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
+    invitation = Invitation.objects.filter(token_hash=hash_token(token)).first()
+    if invitation is None or not invitation.is_usable:
+        return render(request, "accounts/invitation_invalid.html", status=410)
+    return _signup_form(request, invitation=invitation)
+
+
+def _signup_form(request: HttpRequest, invitation: Invitation | None) -> HttpResponse:
+    initial = {"email": invitation.email} if invitation else {}
+    form = SignUpForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        user = _create_account(form, invitation)
+        if user is None:
+            return render(request, "accounts/invitation_invalid.html", status=410)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, _("Welcome to chatsite, %s!") % user.get_username())
+        return redirect("home")
+    return render(request, "accounts/signup.html", {"form": form, "invitation": invitation})
+
+
+@transaction.atomic
+def _create_account(form: SignUpForm, invitation: Invitation | None):
+    """The account, and the invitation spent, or None if someone else spent it first."""
+    if invitation is not None:
+        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if not invitation.is_usable:
+            return None
+    user = form.save()
+    if invitation is not None:
+        user.groups.set(invitation.teams.all())
+        invitation.used_at, invitation.used_by = timezone.now(), user
+        invitation.save(update_fields=["used_at", "used_by"])
+    return user
+
+
+class SettingsForm(forms.ModelForm):
+    class Meta:
+        model = Profile
+        fields = ["theme", "default_persona", "default_model"]
+        labels = {
+            "theme": gettext_lazy("Theme"),
+            "default_persona": gettext_lazy("Persona for new chats"),
+            "default_model": gettext_lazy("Model for new chats"),
+        }
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only what this user may use: the one access rule for personas and models.
+        self.fields["default_persona"].queryset = Persona.objects.visible_to(user)
+        self.fields["default_model"].queryset = ModelConfig.objects.usable_by(user)
+
+
+@require_http_methods(["GET", "POST"])
+def settings_page(request: HttpRequest) -> HttpResponse:
+    profile = Profile.for_user(request.user)
+    form = SettingsForm(request.POST or None, instance=profile, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Your settings are saved."))
+        return redirect("settings")
+    context = {
+        "form": form,
+        "budgets": quotas.budgets_for(request.user),
+        "usage": _usage_this_month(request.user),
+        "policy": review.policy_summary(),
+        "teams": request.user.groups.order_by("name"),
+    }
+    return render(request, "accounts/settings.html", context)
+
+
+def _usage_this_month(user) -> list:
+    today = timezone.localdate()
+    rows = UsageDaily.objects.filter(user=user, day__gte=today.replace(day=1))
+    return list(rows.order_by("-day", "model_name"))

@@ -1,0 +1,16 @@
+"""Django admin: providers and models, personas, history review, audit log, usage.
+
+Each module registers its own ModelAdmins; see docs/admin.md for how staff use them.
+"""
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from conversations.admin import accounts, governance, history, personas, providers, usage
+from conversations.admin.providers import ProviderForm
+
+__all__ = ["ProviderForm", "accounts", "governance", "history", "personas", "providers", "usage"]
+
+admin.site.site_header = _("chatsite administration")
+admin.site.site_title = _("chatsite admin")
+admin.site.index_title = _("Administration")

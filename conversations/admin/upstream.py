@@ -1,0 +1,83 @@
+"""The admin's calls to providers: GET /v1/models and GET /v1/models/{id}.
+
+Admin views are synchronous; each call runs on an event loop through
+``async_to_sync`` with a client of its own that is closed afterwards (the
+shared pool belongs to the workers' loops). Nothing is retried and a call
+gives up after ``ADMIN_CALL_TIMEOUT`` seconds, so a dead provider cannot hang
+the admin. Error messages come from the llm package already redacted: a key
+never reaches the page.
+"""
+
+import asyncio
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+from asgiref.sync import async_to_sync
+
+from conversations.llm import LLMClient, LLMError, ProviderSettings
+from conversations.models import ModelConfig, Provider
+from conversations.upstream import provider_settings
+
+ADMIN_CALL_TIMEOUT = 20.0
+
+
+@dataclass
+class Outcome:
+    """One call's result: the JSON it returned, or the error it ended with."""
+
+    subject: Provider | ModelConfig
+    ok: bool
+    elapsed_ms: int = 0
+    data: list | dict = field(default_factory=list)
+    error_code: str = ""
+    error_message: str = ""
+
+
+def list_models(providers: list[Provider]) -> list[Outcome]:
+    calls = [(p, _settings(p), "list_models", ()) for p in providers]
+    return async_to_sync(_run_all)(calls)
+
+
+def retrieve_models(models: list[ModelConfig]) -> list[Outcome]:
+    calls = [(m, _settings(m.provider), "retrieve_model", (m.model_id,)) for m in models]
+    return async_to_sync(_run_all)(calls)
+
+
+def _settings(provider: Provider) -> ProviderSettings | ValueError:
+    try:
+        settings = provider_settings(provider)
+    except ValueError as error:  # a base URL the client cannot use
+        return error
+    cap = min(settings.total_timeout, ADMIN_CALL_TIMEOUT)
+    return dataclasses.replace(
+        settings,
+        max_retries=0,
+        total_timeout=cap,
+        first_byte_timeout=min(settings.first_byte_timeout, cap),
+        idle_timeout=min(settings.idle_timeout, cap),
+        connect_timeout=min(settings.connect_timeout, cap),
+    )
+
+
+async def _run_all(calls) -> list[Outcome]:
+    return list(await asyncio.gather(*(_run(*call) for call in calls)))
+
+
+async def _run(subject, settings, method: str, args: tuple) -> Outcome:
+    if isinstance(settings, ValueError):
+        return Outcome(subject, False, error_code="bad_settings", error_message=str(settings))
+    started = time.monotonic()
+    client = LLMClient(settings)
+    try:
+        data = await getattr(client, method)(*args)
+    except LLMError as error:
+        elapsed = _ms_since(started)
+        return Outcome(subject, False, elapsed, error_code=error.code, error_message=error.message)
+    finally:
+        await client.aclose()
+    return Outcome(subject, True, _ms_since(started), data)
+
+
+def _ms_since(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)

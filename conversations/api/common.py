@@ -1,0 +1,30 @@
+"""What every JSON endpoint shares: reading bodies and answering errors."""
+
+import json
+
+from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext as _
+
+
+class BadInput(Exception):
+    def __init__(self, message: str, status: int = 400, code: str = "invalid_request"):
+        self.message, self.status, self.code = message, status, code
+        super().__init__(message)
+
+
+def error_response(code: str, message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
+def json_body(request: HttpRequest, limit: int) -> dict:
+    # Check the declared length first: reading an oversized body raises in Django.
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit() or int(declared) > limit:
+        raise BadInput(_("The request is too large."), 413, "too_large")
+    try:
+        data = json.loads(request.body or b"{}")
+    except ValueError:
+        raise BadInput(_("The body must be JSON.")) from None
+    if not isinstance(data, dict):
+        raise BadInput(_("The body must be a JSON object."))
+    return data

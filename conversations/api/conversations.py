@@ -1,0 +1,130 @@
+"""The sidebar and thread endpoints: list, search, open, rename, pin, archive, delete.
+
+Every object comes through conversations.access, so another user's id answers
+404 exactly like a missing one.
+"""
+
+import base64
+import json
+from datetime import datetime
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from conversations import access, frames
+from conversations.api.common import BadInput, error_response, json_body
+from conversations.models import Conversation, Message
+from conversations.models.chats import TITLE_LENGTH_MAX
+from conversations.runtime import conversation_group
+
+PAGE_SIZE = 50
+SEARCH_LENGTH_MAX = 200
+PATCH_BODY_MAX = 16 * 1024
+
+
+@require_GET
+def conversation_list(request: HttpRequest) -> JsonResponse:
+    """?q=words&archived=1&cursor=… → {"items": [...], "next": cursor or null}."""
+    conversations = Conversation.objects.for_user(request.user).for_sidebar(
+        archived=request.GET.get("archived") == "1"
+    )
+    query = request.GET.get("q", "").strip()[:SEARCH_LENGTH_MAX]
+    if query:
+        conversations = conversations.matching(query)
+    try:
+        conversations = _after_cursor(conversations, request.GET.get("cursor"))
+    except BadInput as error:
+        return error_response(error.code, error.message, error.status)
+    return JsonResponse(sidebar_page(conversations))
+
+
+def sidebar_page(conversations) -> dict:
+    rows = list(conversations.select_related("persona")[: PAGE_SIZE + 1])
+    items = [c.to_dict() for c in rows[:PAGE_SIZE]]
+    more = len(rows) > PAGE_SIZE
+    return {"items": items, "next": _cursor(rows[PAGE_SIZE - 1]) if more else None}
+
+
+def _cursor(conversation: Conversation) -> str:
+    raw = json.dumps([conversation.pinned, conversation.updated.isoformat(), str(conversation.id)])
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _after_cursor(conversations, cursor: str | None):
+    if not cursor:
+        return conversations
+    try:
+        pinned, updated, pk = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return conversations.after(bool(pinned), datetime.fromisoformat(updated), pk)
+    except (ValueError, TypeError):
+        raise BadInput(_("The cursor is not valid.")) from None
+
+
+@require_http_methods(["GET", "PATCH", "DELETE"])
+def conversation_detail(request: HttpRequest, conversation_id) -> HttpResponse:
+    try:
+        conversation = access.conversation_for(request.user, conversation_id)
+        if request.method == "PATCH":
+            _change(conversation, json_body(request, PATCH_BODY_MAX))
+        elif request.method == "DELETE":
+            _delete(conversation)
+            return HttpResponse(status=204)
+    except BadInput as error:
+        return error_response(error.code, error.message, error.status)
+    except access.NotFound:
+        return error_response("not_found", _("Not found."), 404)
+    return JsonResponse(thread(conversation))
+
+
+def thread(conversation: Conversation) -> dict:
+    """The conversation and all its messages (every branch), oldest first."""
+    messages = conversation.messages.order_by("created", "id").as_dicts()
+    return {"conversation": conversation.to_dict(), "messages": messages}
+
+
+EDITABLE = {"title": str, "pinned": bool, "archived": bool, "flagged": bool, "current_leaf": str}
+
+
+def _change(conversation: Conversation, changes: dict) -> None:
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise BadInput(_("These fields cannot be changed: %s") % ", ".join(sorted(unknown)))
+    for name, value in changes.items():
+        if not isinstance(value, EDITABLE[name]):
+            raise BadInput(_("%s has the wrong type.") % name)
+    if "title" in changes:
+        conversation.title = changes["title"].strip()[:TITLE_LENGTH_MAX]
+    for flag in ("pinned", "archived", "flagged"):
+        if flag in changes:
+            setattr(conversation, flag, changes[flag])
+    if "current_leaf" in changes:
+        conversation.current_leaf = _message_in(conversation, changes["current_leaf"])
+    conversation.save()
+    announce_conversation(conversation)
+
+
+def _message_in(conversation: Conversation, message_id: str) -> Message:
+    message = conversation.messages.filter(pk=access.parse_uuid(message_id)).first()
+    if message is None:
+        raise access.NotFound("No such message.")
+    return message
+
+
+def _delete(conversation: Conversation) -> None:
+    """Stop a running answer first, so its worker does not keep the upstream busy."""
+    layer = get_channel_layer()
+    for message in conversation.messages.filter(status=Message.Status.STREAMING):
+        if message.worker:
+            stop = {"type": "turn.stop", "message_id": str(message.id)}
+            async_to_sync(layer.send)(message.worker, stop)
+    conversation.delete()
+
+
+def announce_conversation(conversation: Conversation) -> None:
+    """Tell the user's other tabs on this conversation that it changed."""
+    frame = {"type": "conversation", "conversation": conversation.to_dict()}
+    event = {"type": "chat.announce", "text": frames.encode(frame), "worker": ""}
+    async_to_sync(get_channel_layer().group_send)(conversation_group(conversation.id), event)

@@ -1,0 +1,59 @@
+"""Make sure the provider and model named by the environment exist.
+
+Idempotent: `make run` calls it on every start. The key itself never enters
+the database: the provider reads it from the OPENAI_API_KEY variable.
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from conversations.catalog import facts_for
+from conversations.models import ModelConfig, Provider
+
+ENV_PROVIDER_NAME = "Default (from environment)"
+ENV_KEY_VARIABLE = "OPENAI_API_KEY"
+
+
+@dataclass
+class BootstrapResult:
+    provider: Provider | None
+    model: ModelConfig | None
+    created: list[str]
+
+    @property
+    def configured(self) -> bool:
+        return self.model is not None
+
+
+@transaction.atomic
+def ensure_env_provider(*, base_url: str, api_key: str, model_id: str) -> BootstrapResult:
+    """Create or update the environment's provider and default model."""
+    if not model_id:
+        return BootstrapResult(None, None, [])
+    created = []
+    provider, made = Provider.objects.update_or_create(
+        name=ENV_PROVIDER_NAME,
+        defaults={"base_url": base_url, "api_key_env": ENV_KEY_VARIABLE if api_key else ""},
+    )
+    if made:
+        created.append(f"provider {provider.name}")
+    model = _ensure_model(provider, model_id, created)
+    return BootstrapResult(provider, model, created)
+
+
+def _ensure_model(provider: Provider, model_id: str, created: list[str]) -> ModelConfig:
+    model = ModelConfig.objects.filter(provider=provider, model_id=model_id).first()
+    if model is None:
+        facts = facts_for(model_id)
+        model = ModelConfig.objects.create(
+            provider=provider,
+            model_id=model_id,
+            context_window=facts.context_window,
+            max_output_tokens=facts.max_output_tokens,
+        )
+        created.append(f"model {model_id}")
+    if not ModelConfig.objects.filter(is_default=True).exists():
+        model.is_default = True
+        model.save(update_fields=["is_default"])
+    return model

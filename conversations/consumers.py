@@ -1,0 +1,288 @@
+"""The chat websocket: speaks the protocol of docs/protocol.md, nothing more.
+
+One socket per browser tab. Turns run in the worker runtime, not here, so this
+consumer only checks frames, asks services to start turns, and relays.
+"""
+
+import json
+import logging
+
+from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from conversations import access, frames, recovery, services
+from conversations.frames import FrameError
+from conversations.models import Message
+from conversations.runtime import conversation_group, get_runtime
+from conversations.signals import session_group
+
+logger = logging.getLogger(__name__)
+
+STARTERS = {
+    "send": services.start_send,
+    "regenerate": services.start_regenerate,
+    "edit": services.start_edit,
+    "continue": services.start_continue,
+}
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        if self.user is None or not self.user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.runtime = await get_runtime()
+        self.conversation_id: str | None = None
+        self.remote_watches: dict[str, str] = {}  # message id → worker channel
+        self.session_group = session_group(self.scope["session"].session_key)
+        await self.channel_layer.group_add(self.session_group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "runtime", None) is not None:
+            await self._unfollow()
+            await self.channel_layer.group_discard(self.session_group, self.channel_name)
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # A failing channel layer (Redis restarting) ends the consumer without
+            # disconnect(): the worker must stop writing deltas to this socket.
+            if getattr(self, "runtime", None) is not None and self.conversation_id:
+                self.runtime.unfollow(self, self.conversation_id)
+
+    async def dispatch(self, message: dict) -> None:
+        """Channels hops to a thread to close stale database connections before
+        every event; here each database call goes through database_sync_to_async,
+        which does that itself, so the hop only delayed frames and relayed deltas."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        frame = None
+        try:
+            frame = frames.parse(text_data)
+            await getattr(self, f"on_{frame.type}")(frame)
+        except FrameError as error:
+            await self.send_frame(error.frame())
+        except services.TurnRefused as error:
+            await self.send_frame(
+                frames.error_frame(error.code, error.message, frame.client_id, **error.extra)
+            )
+        except access.NotFound:
+            message = _("Not found.")
+            await self.send_frame(frames.error_frame("not_found", message, _client_id(frame)))
+        except Exception:
+            logger.exception("Socket frame %s failed", getattr(frame, "type", "?"))
+            message = _("Something went wrong on the server; nothing was lost. Try again.")
+            await self.send_frame(frames.error_frame("internal_error", message, _client_id(frame)))
+
+    # --- Sending to this tab --------------------------------------------------------
+
+    async def send_frame(self, frame: dict) -> None:
+        await self.send_text(frames.encode(frame))
+
+    async def send_text(self, text: str) -> None:
+        # Straight to the server's send: every delta passes here.
+        try:
+            await self.base_send({"type": "websocket.send", "text": text})
+        except Exception:  # the tab went away mid-send; the turn goes on
+            logger.debug("Dropped a frame for a closed socket")
+
+    # --- Frames from the tab ---------------------------------------------------------
+
+    async def on_ping(self, frame) -> None:
+        await self.send_frame({"type": "pong"})
+
+    async def on_send(self, frame) -> None:
+        await self._start(frame)
+
+    on_regenerate = on_edit = on_continue = on_send
+
+    async def _start(self, frame) -> None:
+        starter = STARTERS[frame.type]
+        result = await database_sync_to_async(starter)(
+            user=self.user, worker=self.runtime.channel, frame=frame
+        )
+        await self._follow(str(result.conversation_id))
+        if isinstance(result, services.Replay):
+            await self._replay(result, frame.client_id)
+            return
+        await self.runtime.begin_turn(result, frame.client_id)
+
+    async def _replay(self, replay: services.Replay, client_id: str) -> None:
+        for message in replay.frames:
+            await self.send_frame(frames.message_frame(message, client_id))
+        streaming = await database_sync_to_async(_streaming_messages)(replay.conversation_id)
+        for message in streaming:
+            if message["id"] in {str(i) for i in replay.streaming}:
+                await self._catch_up(message, after=message["seq"])
+
+    async def on_subscribe(self, frame) -> None:
+        conversation = await database_sync_to_async(access.conversation_for)(
+            self.user, frame.conversation_id
+        )
+        await self._follow(str(conversation.id))
+        cursor_for = str(frame.fields.get("message_id") or "")
+        after = frame.fields.get("after_seq")
+        streaming = await database_sync_to_async(_streaming_messages)(conversation.id)
+        for message in streaming:
+            mine = not cursor_for or message["id"] == cursor_for
+            await self._catch_up(message, after=after if mine else None)
+        if cursor_for and cursor_for not in {m["id"] for m in streaming}:
+            await self._send_final(cursor_for)
+        ids = [m["id"] for m in streaming]
+        await self.send_frame(
+            {"type": "subscribed", "conversation_id": self.conversation_id, "streaming": ids}
+        )
+
+    async def on_unsubscribe(self, frame) -> None:
+        await self._unfollow()
+        self.conversation_id = None
+
+    async def on_stop(self, frame) -> None:
+        message = await database_sync_to_async(_message_to_stop)(self.user, frame.fields)
+        if message is None:
+            return
+        if self.runtime.stop_local(message["id"]):
+            return
+        if message["status"] != Message.Status.STREAMING:
+            await self.send_frame(frames.done_frame(message))
+            return
+        stopped = await database_sync_to_async(recovery.stop_orphan)(message["id"])
+        if stopped:
+            await self.runtime.announce(stopped["conversation_id"], frames.done_frame(stopped))
+        else:
+            control = {"type": "turn.stop", "message_id": message["id"]}
+            await self.runtime.send_control(message["worker"], control)
+
+    # --- Following a conversation --------------------------------------------------
+
+    async def _follow(self, conversation_id: str) -> None:
+        if self.conversation_id == conversation_id:
+            return
+        await self._unfollow()
+        self.conversation_id = conversation_id
+        self.runtime.follow(self, conversation_id)
+        await self.channel_layer.group_add(conversation_group(conversation_id), self.channel_name)
+
+    async def _unfollow(self) -> None:
+        if not self.conversation_id:
+            return
+        self.runtime.unfollow(self, self.conversation_id)
+        await self.channel_layer.group_discard(
+            conversation_group(self.conversation_id), self.channel_name
+        )
+        for message_id, worker in self.remote_watches.items():
+            await self._control(worker, "turn.unwatch", message_id)
+        self.remote_watches.clear()
+
+    async def _catch_up(self, message: dict, *, after: int | None) -> None:
+        """Bring this tab up to date on a streaming message, then keep it following."""
+        # Neither is part of the message object the tab sees.
+        worker, question = message.pop("worker"), message.pop("question")
+        turn = self.runtime.turns.get(message["id"])
+        if turn is not None:
+            frame = turn.catch_up_frame(message["id"], after)
+            if frame:
+                await self.send_frame(frame)
+            if after is None:  # a tab that missed the turn's announcement can place it
+                live = turn.choice(message["id"])
+                await self._missed(question, {**message, "content": live.text(), "seq": live.seq})
+            return
+        if after is None:
+            await self._missed(question, message)
+            after = message["seq"]
+        if worker:  # the turn runs on another worker: ask it to relay
+            self.remote_watches[message["id"]] = worker
+            await self._control(worker, "turn.watch", message["id"], after_seq=after)
+
+    async def _missed(self, question: dict | None, answer: dict) -> None:
+        """A running turn's messages, for a tab that may never have heard of it."""
+        if question is not None:
+            await self.send_frame(frames.message_frame(question))
+        await self.send_frame(frames.message_frame(answer))
+
+    async def _control(self, worker: str, kind: str, message_id: str, **extra) -> None:
+        message = {"type": kind, "message_id": message_id, "reply_channel": self.channel_name}
+        await self.runtime.send_control(worker, {**message, **extra})
+
+    async def _send_final(self, message_id: str) -> None:
+        message = await database_sync_to_async(_message_dict)(self.user, message_id)
+        if message is not None:
+            await self.send_frame(frames.message_frame(message))
+            await self.send_frame(frames.done_frame(message))
+
+    # --- Events from the channel layer --------------------------------------------
+
+    async def chat_announce(self, event: dict) -> None:
+        """A new message or an end, from a turn on another worker."""
+        if event.get("worker") == self.runtime.channel:
+            return  # this worker's sockets got it directly
+        await self.send_text(event["text"])
+        frame = json.loads(event["text"])
+        if frame["type"] == "message":
+            message = frame["message"]
+            if message["status"] == Message.Status.STREAMING and event.get("worker"):
+                self.remote_watches[message["id"]] = event["worker"]
+                after = message["seq"]  # the frame holds the text up to it
+                await self._control(event["worker"], "turn.watch", message["id"], after_seq=after)
+        elif frame["type"] == "done":
+            self.remote_watches.pop(frame["message_id"], None)
+
+    async def session_ended(self, event: dict) -> None:
+        """The user signed out in some tab: this session's sockets close too."""
+        await self.close(code=4401)
+
+    async def chat_relay(self, event: dict) -> None:
+        """Deltas relayed by the worker running a turn this tab follows."""
+        await self.send_text(event["text"])
+
+
+def _client_id(frame) -> str | None:
+    return frame.client_id if frame is not None else None
+
+
+def _streaming_messages(conversation_id) -> list[dict]:
+    """Running answers, each with its worker and the message it answers (`question`)."""
+    rows = Message.objects.filter(conversation_id=conversation_id, status=Message.Status.STREAMING)
+    answers = list(rows.select_related("persona_version__persona"))
+    asked = Message.objects.filter(pk__in=[m.parent_id for m in answers if m.parent_id])
+    questions = {m.id: m.to_dict() for m in asked.select_related("persona_version__persona")}
+    return [{**_with_worker(m), "question": questions.get(m.parent_id)} for m in answers]
+
+
+def _with_worker(message: Message) -> dict:
+    return {**message.to_dict(), "worker": message.worker if _alive(message) else ""}
+
+
+def _alive(message: Message) -> bool:
+    if message.heartbeat is None:
+        return False
+    age = (timezone.now() - message.heartbeat).total_seconds()
+    return age < settings.CHATSITE_STALE_AFTER
+
+
+def _message_to_stop(user, fields: dict) -> dict | None:
+    if fields.get("message_id"):
+        return _with_worker(access.message_for(user, fields["message_id"]))
+    if fields.get("conversation_id"):
+        conversation = access.conversation_for(user, fields["conversation_id"])
+        running = conversation.messages.filter(status=Message.Status.STREAMING).first()
+        return _with_worker(running) if running else None
+    raise FrameError("invalid_frame", _("stop needs message_id or conversation_id."))
+
+
+def _message_dict(user, message_id) -> dict | None:
+    try:
+        return access.message_for(user, message_id).to_dict()
+    except access.NotFound:
+        return None

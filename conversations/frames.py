@@ -1,0 +1,247 @@
+"""The websocket protocol's frames: parsing what clients send, shaping what we send.
+
+Every inbound frame is checked here before anything else sees it: size, JSON,
+its type, the fields that type allows and their kinds. docs/protocol.md
+describes each frame and error code.
+"""
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+class FrameError(Exception):
+    """A frame we refuse; becomes an `error` frame with this code."""
+
+    def __init__(self, code: str, message: str, client_id: str | None = None, **extra: Any):
+        self.code, self.message, self.client_id, self.extra = code, message, client_id, extra
+        super().__init__(message)
+
+    def frame(self) -> dict:
+        return error_frame(self.code, self.message, self.client_id, **self.extra)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A parsed client frame: its type and its checked fields."""
+
+    type: str
+    fields: dict[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def client_id(self) -> str | None:
+        return self.fields.get("client_id")
+
+
+# For each frame type: field name → (kind, required).
+SCHEMAS: dict[str, dict[str, tuple[str, bool]]] = {
+    "send": {
+        "conversation_id": ("uuid", False),
+        "content": ("content", True),
+        "client_id": ("client_id", True),
+        "persona_id": ("uuid", False),
+        "model": ("model", False),
+        "params": ("object", False),
+        "parent_id": ("uuid", False),
+    },
+    "regenerate": {
+        "message_id": ("uuid", True),
+        "client_id": ("client_id", True),
+        "model": ("model", False),
+        "params": ("object", False),
+    },
+    "edit": {
+        "message_id": ("uuid", True),
+        "content": ("content", True),
+        "client_id": ("client_id", True),
+        "model": ("model", False),
+        "params": ("object", False),
+    },
+    "continue": {"message_id": ("uuid", True), "client_id": ("client_id", True)},
+    "stop": {"message_id": ("uuid", False), "conversation_id": ("uuid", False)},
+    "subscribe": {
+        "conversation_id": ("uuid", True),
+        "message_id": ("uuid", False),
+        "after_seq": ("seq", False),
+    },
+    "unsubscribe": {},
+    "ping": {},
+}
+
+
+def parse(text: str | None) -> Inbound:
+    if text is None:
+        raise FrameError("invalid_frame", _("Frames must be JSON text."))
+    if len(text.encode()) > settings.CHATSITE_MAX_FRAME_BYTES:
+        raise FrameError("frame_too_large", _("The frame is larger than allowed."))
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise FrameError("invalid_frame", _("The frame is not valid JSON.")) from None
+    if not isinstance(data, dict) or data.get("type") not in SCHEMAS:
+        raise FrameError("invalid_frame", _("Unknown or missing frame type."))
+    return Inbound(data["type"], _checked_fields(data))
+
+
+def _checked_fields(data: dict) -> dict[str, Any]:
+    schema = SCHEMAS[data["type"]]
+    client_id = data.get("client_id") if isinstance(data.get("client_id"), str) else None
+    unknown = sorted(set(data) - set(schema) - {"type"})
+    if unknown:
+        message = _("Unknown field(s): %s.") % ", ".join(unknown)
+        raise FrameError("invalid_frame", message, client_id)
+    fields = {}
+    for name, (kind, required) in schema.items():
+        value = data.get(name)
+        if value is None:
+            if required:
+                raise FrameError("invalid_frame", _("%s is required.") % name, client_id)
+            continue
+        fields[name] = _check(kind, name, value, client_id)
+    return fields
+
+
+def _check(kind: str, name: str, value: Any, client_id: str | None) -> Any:
+    try:
+        return CHECKS[kind](value)
+    except (TypeError, ValueError) as error:
+        raise FrameError("invalid_frame", f"{name}: {error}", client_id) from None
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    if not isinstance(value, str):
+        raise TypeError(_("must be an id."))
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ValueError(_("must be an id.")) from None
+
+
+def _content(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(_("must be non-empty text."))
+    if len(value) > settings.CHATSITE_MAX_MESSAGE_CHARS:
+        raise ValueError(
+            _("is longer than %(max)s characters.") % {"max": settings.CHATSITE_MAX_MESSAGE_CHARS}
+        )
+    return value
+
+
+def _client_id(value: Any) -> str:
+    if not isinstance(value, str) or not CLIENT_ID_PATTERN.match(value):
+        raise ValueError(_("must be 1 to 64 letters, digits or _.:-"))
+    return value
+
+
+def _model(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(_("must be a model id."))
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(_("must be a model id.")) from None
+
+
+def _object(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise TypeError(_("must be an object."))
+    return value
+
+
+def _seq(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(_("must be a whole number, 0 or more."))
+    return value
+
+
+CHECKS = {
+    "uuid": _uuid,
+    "content": _content,
+    "client_id": _client_id,
+    "model": _model,
+    "object": _object,
+    "seq": _seq,
+}
+
+
+# --- Outbound ---------------------------------------------------------------
+
+
+def error_frame(code: str, message: str, client_id: str | None = None, **extra: Any) -> dict:
+    frame = {"type": "error", "code": code, "message": message, **extra}
+    if client_id:
+        frame["client_id"] = client_id
+    return frame
+
+
+def delta_frame(conversation_id: str, message_id: str, after: int, seq: int, text: str) -> dict:
+    """Text of the deltas after+1 … seq of one message."""
+    return {
+        "type": "delta",
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "after": after,
+        "seq": seq,
+        "text": text,
+    }
+
+
+def delta_head(conversation_id: str, message_id: str) -> str:
+    """The start of every delta frame of one message, encoded once per message."""
+    head = encode({"type": "delta", "conversation_id": conversation_id, "message_id": message_id})
+    return head[:-1] + ',"after":'
+
+
+def delta_text(head: str, after: int, seq: int, text: str) -> str:
+    """``encode(delta_frame(...))``, built from the message's head: the relay's hot path."""
+    return f'{head}{after},"seq":{seq},"text":{_dumps(text)}}}'
+
+
+def message_frame(message: dict, client_id: str | None = None) -> dict:
+    frame = {"type": "message", "conversation_id": message["conversation_id"], "message": message}
+    if client_id:
+        frame["client_id"] = client_id
+    return frame
+
+
+def done_frame(message: dict) -> dict:
+    return {
+        "type": "done",
+        "conversation_id": message["conversation_id"],
+        "message_id": message["id"],
+        "status": message["status"],
+        "finish_reason": message["finish_reason"] or None,
+        "seq": message["seq"],
+        "usage": {
+            "prompt_tokens": message["prompt_tokens"],
+            "completion_tokens": message["completion_tokens"],
+            "estimated": message["usage_estimated"],
+        },
+        "ttft_ms": message["ttft_ms"],
+        "error": (
+            {"code": message["error_code"], "message": message["error_message"]}
+            if message["error_code"]
+            else None
+        ),
+    }
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_dumps = _ENCODER.encode
+
+
+def encode(frame: dict) -> str:
+    return _dumps(frame)

@@ -1,0 +1,55 @@
+"""The only code in chatsite that speaks the OpenAI chat-completions wire format.
+
+Pure asyncio + httpx, no Django: the service layer turns a Provider row into
+``ProviderSettings`` and calls ``get_client(settings)``.
+"""
+
+from .client import LLMClient
+from .config import MAX_RETRIES_LIMIT, ProviderSettings
+from .errors import (
+    AuthenticationFailed,
+    BadRequest,
+    ContextLengthExceeded,
+    LLMError,
+    ModelNotFound,
+    PermissionDenied,
+    ProtocolError,
+    QuotaExceeded,
+    RateLimited,
+    ServerError,
+    StreamErrorEvent,
+    StreamInterrupted,
+    UpstreamConnectError,
+    UpstreamTimeout,
+    redact,
+)
+from .events import ChatResult, Delta, Finish, StreamEvent, Usage
+from .pool import close_all, get_client
+
+__all__ = [
+    "MAX_RETRIES_LIMIT",
+    "AuthenticationFailed",
+    "BadRequest",
+    "ChatResult",
+    "ContextLengthExceeded",
+    "Delta",
+    "Finish",
+    "LLMClient",
+    "LLMError",
+    "ModelNotFound",
+    "PermissionDenied",
+    "ProtocolError",
+    "ProviderSettings",
+    "QuotaExceeded",
+    "RateLimited",
+    "ServerError",
+    "StreamErrorEvent",
+    "StreamEvent",
+    "StreamInterrupted",
+    "UpstreamConnectError",
+    "UpstreamTimeout",
+    "Usage",
+    "close_all",
+    "get_client",
+    "redact",
+]

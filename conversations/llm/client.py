@@ -1,0 +1,182 @@
+"""``LLMClient``: chat streams, short completions and model listing for one provider.
+
+Use it through ``get_client(settings)`` so requests share one pool per
+provider and event loop. Iterate streams inside ``contextlib.aclosing`` so
+an early ``break`` closes the upstream request at once::
+
+    async with aclosing(client.stream_chat(body)) as events:
+        async for event in events: ...
+
+Cancelling the task that iterates (the user pressed Stop) closes the HTTP
+connection immediately, also while still waiting for response headers, so
+the provider sees the disconnect and stops generating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from .config import ProviderSettings
+from .deadlines import Deadlines
+from .errors import LLMError, ProtocolError, error_from_response
+from .events import ChatResult, StreamEvent
+from .retry import retry_delay
+from .stream import read_batches
+from .transport import TRANSPORT_ERRORS, build_http_client, opening_error, reading_error
+from .wire import chat_result, model_list, model_object, parse_json, plain_body, stream_body
+
+logger = logging.getLogger(__name__)
+
+ERROR_BODY_LIMIT = 64 * 1024
+JSON_BODY_LIMIT = 32 * 1024 * 1024
+SSE_TYPE = "text/event-stream"
+
+
+class LLMClient:
+    def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient | None = None) -> None:
+        self.settings = settings
+        self._http = http or build_http_client(settings)
+
+    @property
+    def closed(self) -> bool:
+        return self._http.is_closed
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[StreamEvent]:
+        """Stream a chat completion as Delta, Finish and Usage events.
+
+        Ends normally only after ``[DONE]``; raises an ``LLMError`` otherwise.
+        """
+        async with aclosing(self.stream_chat_batches(body)) as batches:
+            async for batch in batches:
+                for event in batch:
+                    yield event
+
+    async def stream_chat_batches(self, body: dict[str, Any]) -> AsyncIterator[list[StreamEvent]]:
+        """The same events, a list per piece of the body that arrived (for relays)."""
+        deadlines = Deadlines(self.settings)
+        try:
+            response = await self._open("POST", "/chat/completions", stream_body(body), deadlines)
+            try:
+                async for batch in read_batches(response, deadlines):
+                    yield batch
+            finally:
+                await response.aclose()
+        except LLMError as error:
+            raise error.redact(self.settings.api_key) from None
+
+    async def complete_chat(self, body: dict[str, Any]) -> ChatResult:
+        """A non-streaming completion, for short calls such as titles."""
+        return chat_result(await self._json("POST", "/chat/completions", plain_body(body)))
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        return model_list(await self._json("GET", "/models"))
+
+    async def retrieve_model(self, model_id: str) -> dict[str, Any]:
+        # Like the OpenAI SDK, keep "/" and ":" as-is (vLLM ids look like org/name).
+        return model_object(await self._json("GET", f"/models/{quote(model_id, safe='/:@')}"))
+
+    async def _json(self, method: str, path: str, payload: dict | None = None) -> Any:
+        deadlines = Deadlines(self.settings)
+        try:
+            response = await self._open(method, path, payload, deadlines)
+            deadlines.progress()  # headers arrived; the body may now only go quiet for idle
+            try:
+                content = await self._read(response, deadlines, JSON_BODY_LIMIT)
+            finally:
+                await response.aclose()
+            return parse_json(content, "the response")
+        except LLMError as error:
+            raise error.redact(self.settings.api_key) from None
+
+    async def _open(
+        self, method: str, path: str, payload: dict | None, deadlines: Deadlines
+    ) -> httpx.Response:
+        """Send until a 2xx arrives, retrying what may be retried."""
+        attempt = 0
+        while True:
+            try:
+                return await self._attempt(method, path, payload, deadlines)
+            except LLMError as error:
+                delay = retry_delay(error, attempt, self.settings, deadlines.remaining())
+                if delay is None:
+                    raise
+                logger.info("Retrying %s %s in %.2fs after %s", method, path, delay, error.code)
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _attempt(
+        self, method: str, path: str, payload: dict | None, deadlines: Deadlines
+    ) -> httpx.Response:
+        deadlines.start_attempt()
+        request = self._request(method, path, payload)
+        deadline = deadlines.deadline()
+        try:
+            async with asyncio.timeout_at(deadline):
+                response = await self._http.send(request, stream=True)
+        except TimeoutError:
+            raise deadlines.expired(deadline) from None
+        except TRANSPORT_ERRORS as exc:
+            raise opening_error(exc) from None
+        await self._check(response, deadlines)
+        return response
+
+    def _request(self, method: str, path: str, payload: dict | None) -> httpx.Request:
+        streaming = bool(payload and payload.get("stream"))
+        headers = {"Accept": SSE_TYPE, "Accept-Encoding": "identity"} if streaming else None
+        url = self.settings.base_url + path
+        return self._http.build_request(method, url, json=payload, headers=headers)
+
+    async def _check(self, response: httpx.Response, deadlines: Deadlines) -> None:
+        """Raise the error a response stands for (closing it), or return."""
+        error = None
+        if not response.is_success:
+            content = await self._error_body(response, deadlines)
+            error = error_from_response(response.status_code, response.headers, content)
+        elif _wants_stream(response) and not _is_sse(response):
+            kind = response.headers.get("content-type", "no content type")
+            error = ProtocolError(f"The model provider answered a stream request with {kind}.")
+        if error is not None:
+            await response.aclose()
+            raise error
+
+    async def _error_body(self, response: httpx.Response, deadlines: Deadlines) -> bytes:
+        try:
+            return await self._read(response, deadlines, ERROR_BODY_LIMIT)
+        except LLMError:
+            return b""  # the status alone still says what went wrong
+
+    async def _read(self, response: httpx.Response, deadlines: Deadlines, limit: int) -> bytes:
+        """The body, up to ``limit`` bytes, bounded by the current deadline."""
+        deadline = deadlines.deadline()
+        parts: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout_at(deadline):
+                async for part in response.aiter_bytes():
+                    parts.append(part)
+                    size += len(part)
+                    if size >= limit:
+                        break
+        except TimeoutError:
+            raise deadlines.expired(deadline) from None
+        except TRANSPORT_ERRORS as exc:
+            raise reading_error(exc) from None
+        return b"".join(parts)[:limit]
+
+
+def _wants_stream(response: httpx.Response) -> bool:
+    return SSE_TYPE in response.request.headers.get("accept", "")
+
+
+def _is_sse(response: httpx.Response) -> bool:
+    return response.headers.get("content-type", "").startswith(SSE_TYPE)

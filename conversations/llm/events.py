@@ -1,0 +1,42 @@
+"""What a chat call produces, independent of the wire format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """New text for choice ``index``; never empty."""
+
+    index: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """Choice ``index`` ended: stop, length, content_filter, tool_calls, ..."""
+
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts reported by the provider; when several arrive, the last wins."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+StreamEvent = Delta | Finish | Usage
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResult:
+    """A non-streaming answer (first choice only)."""
+
+    text: str
+    finish_reason: str | None
+    usage: Usage | None

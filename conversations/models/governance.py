@@ -1,0 +1,125 @@
+"""Site-wide settings staff control, and the append-only audit log."""
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.db import models, transaction
+from django.utils.translation import gettext_lazy as _
+
+SITE_SETTINGS_CACHE_KEY = "chatsite:site-settings:v1"
+SITE_SETTINGS_CACHE_SECONDS = 60
+
+
+class SiteSettings(models.Model):
+    """One row (pk 1) of settings staff edit in the admin."""
+
+    class ReviewPolicy(models.TextChoices):
+        OFF = "off", _("off: staff cannot read other people's conversations")
+        FLAGGED = "flagged", _("flagged only: staff can read conversations flagged for review")
+        FULL = "full", _("full: staff with permission can read any conversation")
+
+    system_prompt = models.TextField(
+        _("site-wide system prompt"),
+        blank=True,
+        help_text=_("Sent first in every conversation, before the persona's prompt."),
+    )
+    review_policy = models.CharField(
+        _("history review policy"),
+        max_length=10,
+        choices=ReviewPolicy.choices,
+        default=ReviewPolicy.OFF,
+    )
+    open_signup = models.BooleanField(
+        _("open sign-up"), default=False, help_text=_("Anyone can create an account.")
+    )
+    default_daily_tokens = models.PositiveBigIntegerField(
+        _("default daily tokens per user"), null=True, blank=True, help_text=_("Empty: no limit.")
+    )
+    default_monthly_tokens = models.PositiveBigIntegerField(
+        _("default monthly tokens per user"), null=True, blank=True, help_text=_("Empty: no limit.")
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("site settings")
+        verbose_name_plural = _("site settings")
+
+    def __str__(self) -> str:
+        return str(_("Site settings"))
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)
+        # Now for this process, and after commit for every worker (Redis cache).
+        cache.delete(SITE_SETTINGS_CACHE_KEY)
+        transaction.on_commit(lambda: cache.delete(SITE_SETTINGS_CACHE_KEY))
+
+    @classmethod
+    def load(cls) -> "SiteSettings":
+        return cls.objects.get_or_create(pk=1)[0]
+
+    @classmethod
+    def cached(cls) -> "SiteSettings":
+        """The settings as of at most a minute ago: read on every chat turn.
+
+        Saving clears the cache, so a change made in the admin applies at once.
+        """
+        current = cache.get(SITE_SETTINGS_CACHE_KEY)
+        if current is None:
+            current = cls.objects.filter(pk=1).first() or cls(pk=1)
+            cache.set(SITE_SETTINGS_CACHE_KEY, current, SITE_SETTINGS_CACHE_SECONDS)
+        return current
+
+
+class AuditQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionDenied("The audit log is append-only.")
+
+    def delete(self):
+        raise PermissionDenied("The audit log is append-only.")
+
+
+class AuditEntry(models.Model):
+    """One look by staff at someone else's history. Never changed, never deleted."""
+
+    class Action(models.TextChoices):
+        VIEW_CONVERSATION = "view_conversation", _("viewed a conversation")
+        EXPORT = "export", _("exported conversations")
+        REFUSED = "refused", _("was refused a conversation")
+        SEARCH = "search", _("searched message text")
+        FLAG = "flag", _("flagged or unflagged a conversation")
+        POLICY = "policy", _("changed the review policy")
+
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_username = models.CharField(max_length=150)
+    action = models.CharField(max_length=30, choices=Action.choices)
+    # Plain values, not foreign keys: the record outlives what it points at.
+    conversation_id = models.UUIDField(null=True, blank=True, db_index=True)
+    owner_username = models.CharField(max_length=150, blank=True)
+    policy = models.CharField(max_length=10, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = _("audit log entry")
+        verbose_name_plural = _("audit log")
+        indexes = [
+            models.Index(fields=["actor_username", "-created"], name="audit_by_actor"),
+            models.Index(fields=["owner_username", "-created"], name="audit_by_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_username} {self.action} {self.created:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise PermissionDenied("The audit log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionDenied("The audit log is append-only.")

@@ -1,0 +1,264 @@
+"""Upstream providers (any OpenAI-compatible base URL) and the models they serve."""
+
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from conversations import keys
+from conversations.catalog import facts_for
+from conversations.params import ModelLimits, ParamsInvalid, validate_params
+
+TIMEOUT_VALIDATORS = [MinValueValidator(0.1), MaxValueValidator(3600)]
+
+
+class Provider(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    base_url = models.CharField(
+        _("base URL"),
+        max_length=500,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text=_("The API root, e.g. https://api.openai.com/v1 or http://localhost:11434/v1"),
+    )
+    api_key_env = models.CharField(
+        _("API key environment variable"),
+        max_length=100,
+        blank=True,
+        help_text=_("Read the key from this environment variable of the server process."),
+    )
+    # Write-only: set through set_api_key(), never rendered back.
+    api_key_encrypted = models.TextField(blank=True, editable=False)
+    organization = models.CharField(_("organization"), max_length=200, blank=True)
+    connect_timeout = models.FloatField(
+        _("connect timeout (s)"), default=10, validators=TIMEOUT_VALIDATORS
+    )
+    first_byte_timeout = models.FloatField(
+        _("first-token timeout (s)"), default=60, validators=TIMEOUT_VALIDATORS
+    )
+    idle_timeout = models.FloatField(
+        _("idle timeout between chunks (s)"), default=60, validators=TIMEOUT_VALIDATORS
+    )
+    total_timeout = models.FloatField(
+        _("total timeout (s)"), default=600, validators=TIMEOUT_VALIDATORS
+    )
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("provider")
+        verbose_name_plural = _("providers")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.api_key_env and not self.api_key_env.replace("_", "").isalnum():
+            raise ValidationError({"api_key_env": _("Use a variable name like OPENAI_API_KEY.")})
+        if self.idle_timeout > self.total_timeout:
+            raise ValidationError({"idle_timeout": _("Cannot exceed the total timeout.")})
+
+    def set_api_key(self, raw_key: str) -> None:
+        self.api_key_encrypted = keys.encrypt(raw_key) if raw_key else ""
+
+    @property
+    def has_api_key(self) -> bool:
+        return bool(
+            self.api_key_encrypted or (self.api_key_env and os.environ.get(self.api_key_env))
+        )
+
+    def get_api_key(self) -> str:
+        """The key to send upstream; the stored one wins over the variable."""
+        if self.api_key_encrypted:
+            return keys.decrypt(self.api_key_encrypted)
+        return os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+
+
+# Words in model ids that are not chat models, checked in order (ids are lower-cased).
+KIND_HINTS = (
+    ("embed", "embedding"),
+    ("dall-e", "image"),
+    ("gpt-image", "image"),
+    ("whisper", "other"),
+    ("tts", "other"),
+    ("transcribe", "other"),
+    ("moderation", "other"),
+    ("realtime", "other"),
+    ("audio", "other"),
+    ("davinci-002", "completion"),
+    ("babbage-002", "completion"),
+    ("instruct", "completion"),
+)
+
+
+def guess_kind(model_id: str) -> str:
+    name = model_id.lower()
+    return next((kind for hint, kind in KIND_HINTS if hint in name), "chat")
+
+
+@dataclass
+class SyncReport:
+    """What syncing a provider's /v1/models listing did, by model id."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # rows the provider no longer lists
+
+
+class ModelConfigQuerySet(models.QuerySet):
+    def usable_by(self, user) -> "ModelConfigQuerySet":
+        """Enabled chat models of enabled providers that the user's groups may use."""
+        usable = self.filter(enabled=True, provider__enabled=True, kind=ModelConfig.Kind.CHAT)
+        if user.is_superuser:
+            return usable
+        open_to_all = Q(allowed_groups__isnull=True)
+        return usable.filter(open_to_all | Q(allowed_groups__in=user.groups.all())).distinct()
+
+    def sync_listing(self, provider: "Provider", listing: list[dict]) -> SyncReport:
+        """Create a row for each listed model, and refresh what the listing says.
+
+        New rows start disabled: a provider may list dozens of models (audio,
+        images, previews) and staff choose which ones people see. Rows the
+        provider stopped listing are reported, never deleted.
+        """
+        report = SyncReport()
+        existing = {row.model_id: row for row in self.filter(provider=provider)}
+        listed = {item["id"]: item for item in listing if _is_listed_model(item)}
+        for model_id, item in sorted(listed.items()):
+            row = existing.get(model_id)
+            if row is None:
+                self._create_from_listing(provider, model_id, item)
+                report.created.append(model_id)
+            elif row.refresh_from_listing(item):
+                report.updated.append(model_id)
+            else:
+                report.unchanged.append(model_id)
+        report.missing = sorted(set(existing) - set(listed))
+        return report
+
+    def _create_from_listing(self, provider: "Provider", model_id: str, item: dict):
+        facts = facts_for(model_id, item)
+        return self.create(
+            provider=provider,
+            model_id=model_id,
+            kind=guess_kind(model_id),
+            context_window=facts.context_window,
+            max_output_tokens=facts.max_output_tokens,
+            enabled=False,
+        )
+
+
+def _is_listed_model(item: dict) -> bool:
+    model_id = item.get("id")
+    return isinstance(model_id, str) and 0 < len(model_id) <= 200
+
+
+class ModelConfig(models.Model):
+    class Kind(models.TextChoices):
+        CHAT = "chat", _("chat")
+        COMPLETION = "completion", _("completion")
+        IMAGE = "image", _("image")
+        EMBEDDING = "embedding", _("embedding")
+        OTHER = "other", _("other")
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="models")
+    model_id = models.CharField(
+        _("model id"), max_length=200, help_text=_("As the provider names it, e.g. gpt-4o-mini")
+    )
+    display_name = models.CharField(_("display name"), max_length=200, blank=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.CHAT)
+    context_window = models.PositiveIntegerField(
+        _("context window"), default=8192, validators=[MinValueValidator(16)]
+    )
+    max_output_tokens = models.PositiveIntegerField(
+        _("max output tokens"), null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    default_params = models.JSONField(_("default parameters"), default=dict, blank=True)
+    price_input_per_million = models.DecimalField(
+        _("price per 1M input tokens"), max_digits=12, decimal_places=6, default=Decimal(0)
+    )
+    price_output_per_million = models.DecimalField(
+        _("price per 1M output tokens"), max_digits=12, decimal_places=6, default=Decimal(0)
+    )
+    enabled = models.BooleanField(_("enabled"), default=True)
+    is_default = models.BooleanField(_("default model"), default=False)
+    allowed_groups = models.ManyToManyField(
+        Group,
+        verbose_name=_("allowed groups"),
+        blank=True,
+        help_text=_("Leave empty to let everyone use the model."),
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = ModelConfigQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["provider__name", "model_id"]
+        verbose_name = _("model")
+        verbose_name_plural = _("models")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "model_id"], name="unique_model_per_provider"
+            ),
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_model"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_output_tokens__isnull=True)
+                | Q(max_output_tokens__lt=models.F("context_window")),
+                name="max_output_below_context_window",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or self.model_id
+
+    @property
+    def limits(self) -> ModelLimits:
+        return ModelLimits(self.model_id, self.context_window, self.max_output_tokens)
+
+    def clean(self) -> None:
+        if self.max_output_tokens and self.max_output_tokens >= self.context_window:
+            raise ValidationError(
+                {"max_output_tokens": _("Must be smaller than the context window.")}
+            )
+        try:
+            self.default_params = validate_params(self.default_params, self.limits)
+        except ParamsInvalid as error:
+            raise ValidationError({"default_params": str(error)}) from None
+
+    def refresh_from_listing(self, item: dict) -> bool:
+        """Take the context window the provider reports (vLLM does); True if changed.
+
+        Only a reported value replaces what staff set; a guess from the model
+        id never does.
+        """
+        reported = facts_for(self.model_id, item)
+        if reported == facts_for(self.model_id) or reported.context_window == self.context_window:
+            return False
+        self.context_window = reported.context_window
+        if self.max_output_tokens and self.max_output_tokens >= self.context_window:
+            self.max_output_tokens = None
+        self.save(update_fields=["context_window", "max_output_tokens", "updated"])
+        return True
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
+        million = Decimal(1_000_000)
+        return (
+            self.price_input_per_million * prompt_tokens
+            + self.price_output_per_million * completion_tokens
+        ) / million
+
+
+def default_model_for(user) -> ModelConfig | None:
+    usable = ModelConfig.objects.usable_by(user).select_related("provider")
+    return usable.filter(is_default=True).first() or usable.order_by("pk").first()

@@ -1,0 +1,229 @@
+"""The one set of rules for chat-completion parameters.
+
+The socket, the forms, the admin and any API validate through
+``validate_params``; ranges follow the chat-completions reference in
+../shared/seeds. ``user`` is never accepted from outside: the server sets it.
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from conversations import tokens
+
+N_MAX = 4  # each choice is a full generation, billed as such
+STOP_SEQUENCES_MAX = 4
+STOP_SEQUENCE_LENGTH_MAX = 256
+LOGIT_BIAS_ENTRIES_MAX = 300
+LOGIT_BIAS_RANGE = (-100, 100)
+# (low, high, the API's default) of the numeric parameters.
+RANGES = {
+    "temperature": (0, 2, 1),
+    "top_p": (0, 1, 1),
+    "presence_penalty": (-2, 2, 0),
+    "frequency_penalty": (-2, 2, 0),
+}
+
+PARAM_NAMES = (
+    "temperature",
+    "top_p",
+    "n",
+    "max_tokens",
+    "presence_penalty",
+    "frequency_penalty",
+    "stop",
+    "logit_bias",
+)
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    """What a parameter may be for one model."""
+
+    model: str = ""
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+
+    @property
+    def max_tokens_ceiling(self) -> int | None:
+        if self.max_output_tokens:
+            return self.max_output_tokens
+        return self.context_window - 1 if self.context_window else None
+
+
+class ParamsInvalid(ValueError):
+    """One or more parameters broke the rules; ``errors`` maps name to message."""
+
+    code = "invalid_params"
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{name}: {message}" for name, message in errors.items()))
+
+
+class _Invalid(ValueError):
+    pass
+
+
+def _number(value: Any, low: float, high: float) -> float | int:
+    # JSON true/false are ints in Python; a boolean is never a valid number here.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Invalid(_("must be a number from %(low)s to %(high)s.") % {"low": low, "high": high})
+    if not low <= value <= high:
+        raise _Invalid(_("must be from %(low)s to %(high)s.") % {"low": low, "high": high})
+    return value
+
+
+def _integer(value: Any, low: int, high: int | None) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Invalid(_("must be a whole number."))
+    if value < low or (high is not None and value > high):
+        if high is None:
+            raise _Invalid(_("must be at least %(low)s.") % {"low": low})
+        raise _Invalid(_("must be from %(low)s to %(high)s.") % {"low": low, "high": high})
+    return value
+
+
+def _ranged(name: str) -> Callable[[Any, ModelLimits], float | int]:
+    low, high, _default = RANGES[name]
+    return lambda value, limits: _number(value, low, high)
+
+
+def _n(value: Any, limits: ModelLimits) -> int:
+    return _integer(value, 1, N_MAX)
+
+
+def _max_tokens(value: Any, limits: ModelLimits) -> int:
+    return _integer(value, 1, limits.max_tokens_ceiling)
+
+
+def _stop(value: Any, limits: ModelLimits) -> str | list[str]:
+    sequences = [value] if isinstance(value, str) else value
+    if not isinstance(sequences, list) or not all(isinstance(s, str) for s in sequences):
+        raise _Invalid(_("must be a text or a list of texts."))
+    if len(sequences) > STOP_SEQUENCES_MAX:
+        raise _Invalid(_("allows at most %(max)s sequences.") % {"max": STOP_SEQUENCES_MAX})
+    if any(not s or len(s) > STOP_SEQUENCE_LENGTH_MAX for s in sequences):
+        raise _Invalid(
+            _("sequences must be 1 to %(max)s characters long.") % {"max": STOP_SEQUENCE_LENGTH_MAX}
+        )
+    return value
+
+
+def _token_id(key: Any, model: str) -> int:
+    try:
+        token_id = int(key)
+    except (TypeError, ValueError):
+        raise _Invalid(
+            _("keys must be token ids (whole numbers), not %(key)r.") % {"key": key}
+        ) from None
+    if str(token_id) != str(key).strip() or token_id < 0:
+        raise _Invalid(_("keys must be token ids (whole numbers), not %(key)r.") % {"key": key})
+    if tokens.is_valid_token_id(token_id, model) is False:
+        raise _Invalid(_("%(id)s is not a token id of this model's tokenizer.") % {"id": token_id})
+    return token_id
+
+
+def _logit_bias(value: Any, limits: ModelLimits) -> dict[str, float | int]:
+    if not isinstance(value, Mapping):
+        raise _Invalid(_("must map token ids to a bias from -100 to 100."))
+    if len(value) > LOGIT_BIAS_ENTRIES_MAX:
+        raise _Invalid(_("allows at most %(max)s entries.") % {"max": LOGIT_BIAS_ENTRIES_MAX})
+    cleaned = {}
+    for key, bias in value.items():
+        token_id = _token_id(key, limits.model)
+        try:
+            cleaned[str(token_id)] = _number(bias, *LOGIT_BIAS_RANGE)
+        except _Invalid as error:
+            message = _("bias for %(id)s %(error)s") % {"id": token_id, "error": error}
+            raise _Invalid(message) from None
+    return cleaned
+
+
+RULES: dict[str, Callable[[Any, ModelLimits], Any]] = {
+    "temperature": _ranged("temperature"),
+    "top_p": _ranged("top_p"),
+    "n": _n,
+    "max_tokens": _max_tokens,
+    "presence_penalty": _ranged("presence_penalty"),
+    "frequency_penalty": _ranged("frequency_penalty"),
+    "stop": _stop,
+    "logit_bias": _logit_bias,
+}
+
+
+def describe(limits: ModelLimits | None = None) -> dict[str, dict]:
+    """The rules as data, for the browser's parameters panel (the server still decides)."""
+    limits = limits or ModelLimits()
+    rules = {
+        name: {"kind": "number", "min": low, "max": high, "default": default}
+        for name, (low, high, default) in RANGES.items()
+    }
+    rules["n"] = {"kind": "integer", "min": 1, "max": N_MAX, "default": 1}
+    rules["max_tokens"] = {"kind": "integer", "min": 1, "max": limits.max_tokens_ceiling}
+    rules["stop"] = {
+        "kind": "stop",
+        "max_items": STOP_SEQUENCES_MAX,
+        "max_length": STOP_SEQUENCE_LENGTH_MAX,
+    }
+    low, high = LOGIT_BIAS_RANGE
+    rules["logit_bias"] = {
+        "kind": "logit_bias",
+        "min": low,
+        "max": high,
+        "max_entries": LOGIT_BIAS_ENTRIES_MAX,
+    }
+    return rules
+
+
+def validate_params(raw: Any, limits: ModelLimits | None = None) -> dict[str, Any]:
+    """Cleaned parameters, or ParamsInvalid naming every bad one.
+
+    ``None`` values mean "not set" and are dropped, so a form can clear a field.
+    """
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ParamsInvalid({"params": _("must be an object of parameter names to values.")})
+    limits = limits or ModelLimits()
+    cleaned, errors = {}, {}
+    for name, value in raw.items():
+        if name not in RULES:
+            errors[str(name)] = _("is not a parameter you can set.")
+        elif value is not None:
+            try:
+                cleaned[name] = RULES[name](value, limits)
+            except _Invalid as error:
+                errors[name] = str(error)
+    if errors:
+        raise ParamsInvalid(errors)
+    return cleaned
+
+
+def check_overridable(overrides: Mapping[str, Any], overridable: Iterable[str] | None) -> None:
+    """Refuse overrides of parameters the persona locks (None means all are open)."""
+    if overridable is None:
+        return
+    allowed = set(overridable)
+    locked = {name: _("is fixed by the persona.") for name in overrides if name not in allowed}
+    if locked:
+        raise ParamsInvalid(locked)
+
+
+def effective_params(
+    *,
+    overrides: Mapping[str, Any],
+    persona_defaults: Mapping[str, Any],
+    model_defaults: Mapping[str, Any],
+    overridable: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """Request override (where allowed) → persona default → model default.
+
+    What none of them sets is left out, so the API's own default applies.
+    """
+    check_overridable(overrides, overridable)
+    return {**model_defaults, **persona_defaults, **overrides}

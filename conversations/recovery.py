@@ -1,0 +1,67 @@
+"""What keeps a crash from losing more than a second of an answer.
+
+Running turns flush their partial text in batches and heartbeat; the sweeper
+marks answers whose worker stopped heart-beating as interrupted, text kept.
+"""
+
+from datetime import timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from conversations import tokens
+from conversations.models import Message
+from conversations.services import Status, message_dicts
+
+
+@transaction.atomic
+def flush_partials(rows: list[tuple[UUID, str, int]]) -> None:
+    """Store partial text of running turns: one transaction for all of a worker's."""
+    now = timezone.now()
+    for message_id, content, seq in rows:
+        Message.objects.filter(pk=message_id, status=Status.STREAMING).update(
+            content=content, stream_seq=seq, heartbeat=now
+        )
+
+
+def heartbeat(message_ids: list) -> None:
+    """Running turns say they are alive, so the sweeper leaves them alone."""
+    Message.objects.streaming().filter(pk__in=message_ids).update(heartbeat=timezone.now())
+
+
+def sweep_stale(stale_after: float | None = None) -> list[dict]:
+    """Mark answers whose worker stopped heart-beating as interrupted, text kept."""
+    seconds = settings.CHATSITE_STALE_AFTER if stale_after is None else stale_after
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    swept = []
+    for message in Message.objects.streaming().filter(heartbeat__lt=cutoff):
+        if _interrupt(message):
+            swept.append(message.pk)
+    return message_dicts(swept)
+
+
+def _interrupt(message: Message) -> bool:
+    estimate = tokens.count_text(message.content, message.model_name or "gpt-4")
+    return bool(
+        Message.objects.filter(pk=message.pk, status=Status.STREAMING).update(
+            status=Status.INTERRUPTED,
+            error_code="worker_lost",
+            error_message=_("The server handling this answer stopped; the text so far is kept."),
+            completion_tokens=estimate.tokens,
+            usage_estimated=True,
+            worker="",
+            heartbeat=None,
+        )
+    )
+
+
+def stop_orphan(message_id: UUID) -> dict | None:
+    """Stop an answer whose worker is gone (no heartbeat), straight in the database."""
+    cutoff = timezone.now() - timedelta(seconds=settings.CHATSITE_STALE_AFTER)
+    updated = Message.objects.filter(
+        pk=message_id, status=Status.STREAMING, heartbeat__lt=cutoff
+    ).update(status=Status.STOPPED, worker="", heartbeat=None)
+    return message_dicts([message_id])[0] if updated else None

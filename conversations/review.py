@@ -1,0 +1,152 @@
+"""History review: who may read someone else's conversation, and the audit trail.
+
+Three things must all allow it: the reader holds the ``review_conversation``
+permission (``export_conversation`` for exports), the site-wide policy staff
+set in the admin opens the conversation (off: none; flagged: those flagged
+for review; full: any), and the look is written to the append-only audit log
+first. Refusals are written too. People's own conversations need none of
+this. Metadata (owner, title, counts, tokens, cost) is not text and is shown
+to staff with the plain "view conversation" permission under every policy.
+"""
+
+import uuid
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from conversations.models import AuditEntry, Conversation, SiteSettings
+
+Policy = SiteSettings.ReviewPolicy
+Action = AuditEntry.Action
+REVIEW_PERMISSION = "conversations.review_conversation"
+EXPORT_PERMISSION = "conversations.export_conversation"
+
+
+class Decision(NamedTuple):
+    allowed: bool
+    reason: str  # own | policy | no_permission | policy_off | not_flagged
+
+    @property
+    def message(self) -> str:
+        return {
+            "no_permission": _(
+                "You do not have the permission to read other people's conversations."
+            ),
+            "policy_off": _("The review policy is off: nobody reads other people's conversations."),
+            "not_flagged": _(
+                "The review policy allows reading only conversations flagged for review, "
+                "and this one is not flagged."
+            ),
+        }.get(self.reason, "")
+
+
+def current_policy() -> str:
+    return SiteSettings.cached().review_policy
+
+
+def policy_summary() -> str:
+    """One sentence telling users who can read their conversations."""
+    policy = current_policy()
+    if policy == Policy.FULL:
+        return _(
+            "History review is on: staff with review permission can read your conversations. "
+            "Every reading is recorded in an audit log."
+        )
+    if policy == Policy.FLAGGED:
+        return _(
+            "History review covers flagged conversations only: staff with review permission "
+            "can read a conversation of yours only when it is flagged for review. "
+            "Every reading is recorded in an audit log."
+        )
+    return _(
+        "History review is off: staff cannot read your conversations. Administrators see "
+        "only titles, sizes, token counts and costs."
+    )
+
+
+def decide(user, conversation: Conversation, policy: str, permission: str) -> Decision:
+    if conversation.owner_id == user.pk:
+        return Decision(True, "own")
+    if not user.has_perm(permission):
+        return Decision(False, "no_permission")
+    if policy == Policy.FULL or (policy == Policy.FLAGGED and conversation.flagged):
+        return Decision(True, "policy")
+    return Decision(False, "not_flagged" if policy == Policy.FLAGGED else "policy_off")
+
+
+def open_transcript(user, conversation: Conversation) -> Decision:
+    """May ``user`` read this transcript? Someone else's is recorded either way."""
+    policy = current_policy()
+    decision = decide(user, conversation, policy, REVIEW_PERMISSION)
+    if decision.reason != "own":
+        action = Action.VIEW_CONVERSATION if decision.allowed else Action.REFUSED
+        _record(user, action, policy, conversation, {"reason": decision.reason})
+    return decision
+
+
+def readable_text_scope(user, policy: str) -> Q:
+    """Conversations whose message text ``user`` may search: own, plus the policy's."""
+    own = Q(owner=user)
+    if not user.has_perm(REVIEW_PERMISSION) or policy == Policy.OFF:
+        return own
+    if policy == Policy.FLAGGED:
+        return own | Q(flagged=True)
+    return Q()
+
+
+def record_search(user, term: str, policy: str) -> None:
+    """Searching other people's text reveals it too, so it is recorded."""
+    if user.has_perm(REVIEW_PERMISSION) and policy != Policy.OFF:
+        _record(user, Action.SEARCH, policy, None, {"query": term[:500]})
+
+
+def refused_exports(user, conversations, policy: str) -> int:
+    """How many of the chosen conversations ``user`` may not export (0: go ahead)."""
+    others = conversations.exclude(owner=user)
+    if not user.has_perm(EXPORT_PERMISSION):
+        return others.count()
+    return others.exclude(pk__in=Conversation.objects.under_review_policy(policy)).count()
+
+
+def record_export(
+    user, conversations: Iterable[Conversation], *, policy: str, export_format: str, export_id: str
+) -> None:
+    """One row per exported conversation of someone else, before its text is sent."""
+    details = {"format": export_format, "export": export_id}
+    entries = [
+        _entry(user, Action.EXPORT, policy, conversation, details)
+        for conversation in conversations
+        if conversation.owner_id != user.pk
+    ]
+    AuditEntry.objects.bulk_create(entries)
+
+
+def new_export_id() -> str:
+    return uuid.uuid4().hex
+
+
+def record_flag(user, conversation: Conversation) -> None:
+    details = {"flagged": conversation.flagged, "reason": conversation.flag_reason[:500]}
+    _record(user, Action.FLAG, current_policy(), conversation, details)
+
+
+def record_policy_change(user, old: str, new: str) -> None:
+    _record(user, Action.POLICY, new, None, {"from": old, "to": new})
+
+
+def _record(user, action: str, policy: str, conversation, details: dict) -> None:
+    _entry(user, action, policy, conversation, details).save()
+
+
+def _entry(user, action: str, policy: str, conversation, details: dict) -> AuditEntry:
+    return AuditEntry(
+        actor=user,
+        actor_username=user.get_username(),
+        action=action,
+        conversation_id=conversation.pk if conversation else None,
+        owner_username=conversation.owner.get_username() if conversation else "",
+        policy=policy,
+        details=details,
+    )

@@ -1,0 +1,324 @@
+"""One running turn: reads the upstream stream and relays it, owned by the worker.
+
+A turn is an asyncio task of the worker runtime, not of the socket that asked
+for it: closing the tab does not stop it, `stop` does. Text lives in memory
+while streaming; the runtime flushes it to the database at least once a second
+and `finish` stores the final state through services.finish_turn.
+"""
+
+import asyncio
+import logging
+import time
+from array import array
+from contextlib import aclosing
+from dataclasses import dataclass, field
+
+from channels.db import database_sync_to_async
+
+from conversations import frames, llm, services
+
+logger = logging.getLogger(__name__)
+
+STATUS_BY_FINISH_REASON = {
+    "stop": services.Status.COMPLETE,
+    "length": services.Status.TRUNCATED,
+    "content_filter": services.Status.FILTERED,
+}
+WORKER_STOPPED = "The server stopped while answering; the text so far is kept."
+FINISH_ATTEMPTS = 5  # the final write survives a database restart of a few seconds
+
+
+@dataclass
+class ChoiceStream:
+    """The growing text of one assistant message and its delta numbering.
+
+    New deltas are kept as they came (`parts`); each flush compacts them into
+    one string and the offset where each delta ends, a few bytes a delta
+    instead of a string object each (hundreds of answers stream at once).
+    """
+
+    message_id: str
+    prefix: str  # text stored before this turn (a continued answer)
+    base_seq: int  # seq of the prefix
+    finish_reason: str = ""
+    first_token_at: float | None = None
+    flushed_seq: int = -1
+    frame_head: str = ""  # see frames.delta_head
+    body: str = ""  # the compacted deltas base_seq + 1 … base_seq + len(ends)
+    ends: array = field(default_factory=lambda: array("L"))  # where each ends in body
+    parts: list[str] = field(default_factory=list)  # the deltas after those
+
+    @property
+    def seq(self) -> int:
+        return self.base_seq + len(self.ends) + len(self.parts)
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+
+    def text(self) -> str:
+        self._compact()
+        return self.prefix + self.body
+
+    def text_after(self, seq: int) -> str:
+        """The text of the deltas after `seq` (base_seq <= seq <= self.seq)."""
+        index = seq - self.base_seq - len(self.ends)
+        if index >= 0:
+            return self.parts[-1] if index == len(self.parts) - 1 else "".join(self.parts[index:])
+        start = self.ends[index - 1] if -index < len(self.ends) else 0
+        return self.body[start:] + "".join(self.parts)
+
+    def _compact(self) -> None:
+        if self.parts:
+            end = len(self.body)
+            for part in self.parts:
+                end += len(part)
+                self.ends.append(end)
+            self.body += "".join(self.parts)
+            self.parts = []
+
+
+class Turn:
+    def __init__(self, plan: services.TurnPlan, runtime) -> None:
+        self.plan = plan
+        self.runtime = runtime
+        self.conversation_id = str(plan.conversation_id)
+        self.choices = [
+            ChoiceStream(
+                str(c.message_id),
+                c.prefix,
+                c.seq,
+                flushed_seq=c.seq,
+                frame_head=frames.delta_head(self.conversation_id, str(c.message_id)),
+            )
+            for c in plan.choices
+        ]
+        self.usage: llm.Usage | None = None
+        self.remote = RemoteFanout(self)
+        self.stop_requested = False
+        self.task: asyncio.Task | None = None
+        self.started_at = time.monotonic()
+
+    def choice(self, message_id: str) -> ChoiceStream | None:
+        return next((c for c in self.choices if c.message_id == message_id), None)
+
+    def stop(self) -> None:
+        """Stop at once, also before the first token: cancels the upstream request."""
+        if self.task and not self.task.done():
+            self.stop_requested = True
+            self.task.cancel()
+
+    async def run(self) -> None:
+        status, error = None, None
+        try:
+            await self._stream()
+        except asyncio.CancelledError:
+            status = services.Status.STOPPED if self.stop_requested else None
+            if status is None:  # the worker is stopping, not the user
+                status, error = services.Status.INTERRUPTED, llm.StreamInterrupted(WORKER_STOPPED)
+        except llm.StreamInterrupted as exc:
+            status, error = services.Status.INTERRUPTED, exc
+        except llm.LLMError as exc:
+            status, error = services.Status.ERROR, exc
+        except Exception as exc:  # never leave a row streaming because of a bug
+            logger.exception("Turn %s failed", self.conversation_id)
+            status, error = services.Status.ERROR, exc
+        await asyncio.shield(self._finish(status, error))
+
+    async def _stream(self) -> None:
+        client = llm.get_client(self.plan.provider)
+        async with aclosing(client.stream_chat_batches(self.plan.body)) as batches:
+            async for batch in batches:
+                await self._take(batch)
+
+    async def _take(self, batch: list) -> None:
+        """The events of one network read: each choice's new text goes out as one delta.
+
+        Only a provider faster than this worker puts several chunks in one
+        read, so this batches under pressure and never delays a delta.
+        """
+        fresh: dict[int, int] = {}  # choice index → its seq before this read
+        try:
+            for event in batch:
+                kind = type(event)
+                if kind is llm.Delta:
+                    choice = self._choice_at(event.index)
+                    fresh.setdefault(event.index, choice.seq)
+                    choice.add(event.text)
+                elif kind is llm.Finish:
+                    self._choice_at(event.index).finish_reason = event.reason
+                elif kind is llm.Usage:
+                    self.usage = event
+        finally:  # what arrived before a bad chunk is still relayed
+            for index, after in fresh.items():
+                await self._relay(self.choices[index], after)
+
+    def _choice_at(self, index: int) -> ChoiceStream:
+        if not 0 <= index < len(self.choices):
+            raise llm.ProtocolError(f"The provider answered choice {index}, never asked for.")
+        return self.choices[index]
+
+    async def _relay(self, choice: ChoiceStream, after: int) -> None:
+        if choice.first_token_at is None:
+            choice.first_token_at = time.monotonic()
+        text = choice.text_after(after)
+        frame = frames.delta_text(choice.frame_head, after, choice.seq, text)
+        await self.runtime.send_local(self.conversation_id, frame)
+        self.remote.push(choice)
+
+    # --- Catching up a subscriber -------------------------------------------------
+
+    def catch_up_frame(self, message_id: str, after: int | None) -> dict | None:
+        """What a subscriber that has seen deltas up to `after` is missing."""
+        choice = self.choice(message_id)
+        if choice is None:
+            return None
+        if after is None or after < choice.base_seq or after > choice.seq:
+            snapshot = {"id": message_id, "content": choice.text(), "seq": choice.seq}
+            return {"type": "snapshot", "conversation_id": self.conversation_id, **snapshot}
+        if after == choice.seq:
+            return None
+        text = choice.text_after(after)
+        return frames.delta_frame(self.conversation_id, message_id, after, choice.seq, text)
+
+    def partials(self) -> list[tuple]:
+        """Rows for the runtime's batch flush: choices with text not yet stored."""
+        rows = []
+        for choice in self.choices:
+            if choice.seq != choice.flushed_seq:
+                rows.append((choice.message_id, choice.text(), choice.seq))
+        return rows
+
+    def mark_flushed(self, rows: list[tuple]) -> None:
+        for message_id, _text, seq in rows:
+            choice = self.choice(message_id)
+            if choice:
+                choice.flushed_seq = seq
+
+    # --- The end ---------------------------------------------------------------------
+
+    async def _finish(self, status: str | None, error: Exception | None) -> None:
+        outcomes = [self._outcome(choice, status, error) for choice in self.choices]
+        usage = self.usage and services.ReportedUsage(
+            self.usage.prompt_tokens, self.usage.completion_tokens
+        )
+        messages = await self._store(outcomes, usage)
+        self.runtime.turn_ended(self)
+        await self.remote.close()
+        for message in messages or []:
+            await self.runtime.announce(self.conversation_id, frames.done_frame(message))
+        if messages:
+            await self.runtime.after_turn(self, messages)
+
+    def _outcome(self, choice: ChoiceStream, status, error) -> services.Outcome:
+        outcome = services.Outcome(
+            message_id=choice.message_id,
+            content=choice.text(),
+            seq=choice.seq,
+            status=status or self._status_from_finish(choice),
+            finish_reason=choice.finish_reason,
+            ttft_ms=self._ttft(choice),
+        )
+        if error is not None:
+            outcome.error_code = getattr(error, "code", "internal_error")
+            outcome.error_message = getattr(error, "message", "") or str(error)
+        return outcome
+
+    @staticmethod
+    def _status_from_finish(choice: ChoiceStream) -> str:
+        if not choice.finish_reason:
+            return services.Status.INTERRUPTED  # the stream never said this choice ended
+        return STATUS_BY_FINISH_REASON.get(choice.finish_reason, services.Status.COMPLETE)
+
+    def _ttft(self, choice: ChoiceStream) -> int | None:
+        if choice.first_token_at is None:
+            return None
+        return round((choice.first_token_at - self.started_at) * 1000)
+
+    async def _store(self, outcomes, usage) -> list[dict] | None:
+        for attempt in range(FINISH_ATTEMPTS):
+            try:
+                return await database_sync_to_async(services.finish_turn)(
+                    plan=self.plan, outcomes=outcomes, usage=usage
+                )
+            except Exception:
+                logger.exception("Storing the end of turn %s failed", self.conversation_id)
+                await asyncio.sleep(0.5 * 2**attempt)
+        # The rows stay `streaming` without a heartbeat; the sweeper marks them
+        # interrupted, keeping the text of the last flush.
+        return None
+
+
+class RemoteFanout:
+    """Deltas for tabs on other workers: sent at once when the line is quiet,
+    batched only while deltas arrive faster than the coalescing interval.
+
+    Each watching channel has its own cursor per answer, so a tab that joined
+    with a catch-up never gets a batch overlapping what it already has, and
+    one sender task sends everything, so frames reach each channel in order.
+    """
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+        self.cursors: dict[str, dict[str, int | None]] = {}  # channel → answer → seq sent
+        self.sender: asyncio.Task | None = None
+        self.last_sent = 0.0
+
+    def add(self, channel: str, message_id: str, after: int | None) -> None:
+        """Relay an answer to a channel that has its deltas up to `after` (None: nothing)."""
+        self.cursors.setdefault(channel, {})[message_id] = after
+        self._wake()
+
+    def discard(self, channel: str) -> None:
+        self.cursors.pop(channel, None)
+
+    def push(self, choice: ChoiceStream) -> None:
+        if self.cursors:
+            self._wake()
+
+    def _wake(self) -> None:
+        if self.sender is None or self.sender.done():
+            self.sender = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        interval = self.turn.runtime.coalesce_interval
+        while True:
+            wait = self.last_sent + interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            due = self._due()
+            if not due:
+                return
+            self.last_sent = time.monotonic()
+            for channel, text in due:
+                await self._send(channel, text)
+
+    def _due(self) -> list[tuple[str, str]]:
+        """The frame each channel is missing, advancing its cursors."""
+        due, encoded = [], {}
+        for channel, cursors in self.cursors.items():
+            for message_id, after in cursors.items():
+                choice = self.turn.choice(message_id)
+                if choice is None or after == choice.seq:
+                    continue
+                if (message_id, after) not in encoded:
+                    frame = self.turn.catch_up_frame(message_id, after)
+                    encoded[message_id, after] = frames.encode(frame)
+                cursors[message_id] = choice.seq
+                due.append((channel, encoded[message_id, after]))
+        return due
+
+    async def _send(self, channel: str, text: str) -> None:
+        try:
+            await self.turn.runtime.send_remote({channel}, text)
+        except Exception:  # full (nobody reads it) or Redis gone: that tab resubscribes
+            logger.warning("Dropped the relay to %s", channel, exc_info=True)
+            self.discard(channel)
+
+    async def close(self) -> None:
+        """Deliver what is pending before the `done` frame goes out."""
+        if self.sender is not None and not self.sender.done():
+            self.last_sent = 0.0
+            try:
+                await self.sender
+            except Exception:  # a bug in relaying must not keep `done` from going out
+                logger.exception("Relaying turn %s failed", self.turn.conversation_id)

@@ -1,0 +1,99 @@
+"""Automatic conversation titles: a short upstream call after the first answer.
+
+When the call fails (or titles by model are turned off), the title is the
+first words of the question. A title the user set is never replaced.
+"""
+
+import asyncio
+import logging
+import re
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from conversations import llm
+from conversations.models import Conversation, Message
+
+logger = logging.getLogger(__name__)
+
+TITLE_PROMPT = (
+    "Write a title of at most six words for this conversation. Use the language of "
+    "the conversation. Answer with the title only: no quotes, no final full stop."
+)
+TITLE_TIMEOUT = 15.0
+EXCERPT = 1500
+FALLBACK_WORDS = 8
+MODEL_TITLE_MAX = 80
+
+
+async def name_conversation(turn, messages: list[dict]) -> None:
+    """After-turn hook of the worker runtime (see runtime.after_turn)."""
+    exchange = await database_sync_to_async(_untitled_exchange)(turn.plan.conversation_id)
+    if exchange is None:
+        return
+    question, answer = exchange
+    title = ""
+    if answer and settings.CHATSITE_AUTO_TITLES == "model":
+        title = await _ask_model(turn.plan, question, answer)
+    title = title or first_words(question)
+    stored = await database_sync_to_async(_store)(turn.plan.conversation_id, title)
+    if stored:
+        frame = {"type": "conversation", "conversation": stored}
+        await turn.runtime.announce(str(turn.plan.conversation_id), frame)
+
+
+def _untitled_exchange(conversation_id) -> tuple[str, str] | None:
+    conversation = Conversation.objects.filter(pk=conversation_id, title="").first()
+    if conversation is None:
+        return None
+    first = conversation.messages.filter(role=Message.Role.USER).order_by("created").first()
+    if first is None:
+        return None
+    answer = first.children.filter(status=Message.Status.COMPLETE).first()
+    return first.content, answer.content if answer else ""
+
+
+async def _ask_model(plan, question: str, answer: str) -> str:
+    body = {
+        "model": plan.model_name,
+        "messages": [
+            {"role": "system", "content": TITLE_PROMPT},
+            {"role": "user", "content": f"{question[:EXCERPT]}\n\n---\n\n{answer[:EXCERPT]}"},
+        ],
+        "max_tokens": 24,
+        "temperature": 0.3,
+        "user": plan.body.get("user", ""),
+    }
+    try:
+        async with asyncio.timeout(TITLE_TIMEOUT):
+            result = await llm.get_client(plan.provider).complete_chat(body)
+    except (llm.LLMError, TimeoutError) as error:
+        logger.info("No title from the model (%s); using the first words", error)
+        return ""
+    return clean_title(result.text)
+
+
+def clean_title(text: str) -> str:
+    line = next((part for part in text.strip().splitlines() if part.strip()), "")
+    line = re.sub(r"^(title|标题)\s*[:：]\s*", "", line.strip(), flags=re.IGNORECASE)
+    line = line.strip().strip("\"'“”‘’「」*#").rstrip("。.!！")
+    return line[:MODEL_TITLE_MAX].strip()
+
+
+def first_words(text: str) -> str:
+    words = text.split()
+    title = " ".join(words[:FALLBACK_WORDS])
+    if len(words) > FALLBACK_WORDS or len(title) > 60:
+        title = title[:60].rstrip() + "…"
+    return title
+
+
+def _store(conversation_id, title: str) -> dict | None:
+    updated = Conversation.objects.filter(pk=conversation_id, title="").update(title=title)
+    if not updated:
+        return None
+    return Conversation.objects.select_related("persona").get(pk=conversation_id).to_dict()
+
+
+def register(runtime) -> None:
+    runtime.after_turn_hooks.append(name_conversation)

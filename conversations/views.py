@@ -1,0 +1,90 @@
+"""Pages of the chat app. Every view requires a signed-in user (see settings)."""
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from conversations import access, params
+from conversations.api.conversations import sidebar_page, thread
+from conversations.models import Conversation, ModelConfig, Persona, Profile
+from conversations.models.providers import default_model_for
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """The chat page with no conversation open: a new chat."""
+    return _chat_page(request, None)
+
+
+def conversation_page(request: HttpRequest, conversation_id) -> HttpResponse:
+    conversation = access.conversation_for(request.user, conversation_id)
+    return _chat_page(request, conversation)
+
+
+def _chat_page(request: HttpRequest, conversation: Conversation | None) -> HttpResponse:
+    models = list(ModelConfig.objects.usable_by(request.user).select_related("provider"))
+    default = default_model_for(request.user)
+    profile = Profile.for_user(request.user)
+    boot = {
+        "user": {"username": request.user.get_username(), "is_staff": request.user.is_staff},
+        "models": [_model_data(m) for m in models],
+        "default_model": _default_model_pk(profile, default, models),
+        "personas": _personas(request.user),
+        "default_persona": str(profile.default_persona_id) if profile.default_persona_id else None,
+        "preselect_persona": request.GET.get("persona"),
+        "sidebar": sidebar_page(Conversation.objects.for_user(request.user).for_sidebar()),
+        "thread": thread(conversation) if conversation else None,
+        "rules": params.describe(),
+        "max_message_chars": settings.CHATSITE_MAX_MESSAGE_CHARS,
+        "urls": _urls(),
+    }
+    context = {"boot": boot, "conversation": conversation, "has_model": bool(models)}
+    return render(request, "conversations/chat.html", context)
+
+
+def _model_data(model: ModelConfig) -> dict:
+    return {
+        "id": model.pk,
+        "name": str(model),
+        "model_id": model.model_id,
+        "context_window": model.context_window,
+        "max_output_tokens": model.max_output_tokens,
+        "defaults": model.default_params,
+        "rules": params.describe(model.limits),
+    }
+
+
+def _default_model_pk(profile: Profile, default, models) -> int | None:
+    usable = {m.pk for m in models}
+    if profile.default_model_id in usable:
+        return profile.default_model_id
+    return default.pk if default else None
+
+
+def _personas(user) -> list[dict]:
+    personas = Persona.objects.visible_to(user).select_related("model").order_by("name")
+    return [
+        {
+            "id": str(p.id),
+            "name": p.name,
+            "avatar": p.avatar,
+            "description": p.description,
+            "system_prompt": p.system_prompt,
+            "model": p.model_id,
+            "defaults": p.default_params,
+            "overridable": p.overridable_params,
+            "starters": p.starter_prompts,
+        }
+        for p in personas
+    ]
+
+
+def _urls() -> dict:
+    return {
+        "socket": "/ws/chat/",
+        "conversations": reverse("conversation_list"),
+        "count": reverse("count_tokens"),
+        "home": reverse("home"),
+        "personas": "/personas/",
+        "profile": reverse("profile_api"),
+    }

@@ -1,0 +1,113 @@
+// Model output is untrusted. It becomes markdown (marked), then a sanitised
+// DOM (DOMPurify, on the whole text at every render), then highlighted code
+// (highlight.js). Only http/https/mailto links survive and open in a new tab
+// without referrer; images never load: they are replaced by links.
+import { Marked } from "../../vendor/marked/marked.esm.js";
+import DOMPurify from "../../vendor/dompurify/purify.es.mjs";
+import hljs from "../../vendor/highlight/es/highlight.min.js";
+import { gettext } from "./i18n.js";
+
+const markdown = new Marked({ gfm: true, breaks: false, async: false });
+
+const SAFE_LINK = /^(?:https?:|mailto:)/i;
+const FORBID_TAGS = [
+  "img", "picture", "source", "video", "audio", "track", "iframe", "frame", "object", "embed",
+  "svg", "math", "form", "input", "button", "textarea", "select", "option", "style", "link",
+  "meta", "base", "template", "dialog", "details", "summary",
+];
+
+const purifier = DOMPurify(window);
+purifier.addHook("uponSanitizeElement", (node, data) => {
+  // An image becomes a link placed right after it (the sanitiser visits it
+  // next and checks its href); the image itself is then removed, unloaded.
+  if (data.tagName !== "img" || !node.parentNode) return;
+  const source = node.getAttribute("src") || "";
+  const link = node.ownerDocument.createElement("a");
+  link.setAttribute("href", source);
+  link.className = "image-link";
+  link.textContent = `🖼 ${node.getAttribute("alt") || source || gettext("image")}`;
+  node.after(link);
+});
+purifier.addHook("afterSanitizeAttributes", (node) => {
+  if (node.nodeName === "A" && node.hasAttribute("href")) {
+    node.setAttribute("target", "_blank");
+    node.setAttribute("rel", "noopener noreferrer nofollow");
+  }
+});
+
+const SANITIZE = {
+  ALLOWED_URI_REGEXP: SAFE_LINK,
+  FORBID_TAGS,
+  FORBID_ATTR: ["style", "srcset", "action", "formaction", "background", "ping"],
+  ALLOW_DATA_ATTR: false,
+  RETURN_DOM_FRAGMENT: true,
+};
+
+export function renderMarkdown(text) {
+  const fragment = purifier.sanitize(markdown.parse(text || ""), SANITIZE);
+  for (const block of fragment.querySelectorAll("pre > code")) decorateCode(block);
+  for (const table of fragment.querySelectorAll("table")) wrapTable(table);
+  return fragment;
+}
+
+function decorateCode(code) {
+  const language = [...code.classList].find((c) => c.startsWith("language-"));
+  const name = language ? language.slice("language-".length) : "";
+  if (name && hljs.getLanguage(name)) {
+    code.textContent = code.textContent; // highlight from plain text only
+    hljs.highlightElement(code);
+  }
+  const pre = code.parentElement;
+  const head = document.createElement("div");
+  head.className = "code-head";
+  const label = document.createElement("span");
+  label.textContent = name || gettext("code");
+  const copy = document.createElement("button");
+  copy.type = "button";
+  copy.className = "copy-code";
+  copy.textContent = gettext("Copy");
+  copy.setAttribute("aria-label", gettext("Copy the code"));
+  head.append(label, copy);
+  pre.before(head);
+  const wrapper = document.createElement("div");
+  wrapper.className = "code-block";
+  head.before(wrapper);
+  wrapper.append(head, pre);
+}
+
+function wrapTable(table) {
+  const wrapper = document.createElement("div");
+  wrapper.className = "table-wrap";
+  table.before(wrapper);
+  wrapper.append(table);
+}
+
+// Copy buttons work by delegation, so freshly rendered blocks need no wiring.
+export function handleCopyClicks(root) {
+  root.addEventListener("click", async (event) => {
+    const button = event.target.closest(".copy-code");
+    if (!button) return;
+    const code = button.closest(".code-block").querySelector("code");
+    await copyText(code.textContent);
+    flash(button, gettext("Copied"));
+  });
+}
+
+export async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const area = document.createElement("textarea");
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+}
+
+export function flash(button, text) {
+  const before = button.textContent;
+  button.textContent = text;
+  setTimeout(() => (button.textContent = before), 1200);
+}

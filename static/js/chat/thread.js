@@ -1,0 +1,305 @@
+// The thread on screen: the active branch of the conversation, one <article>
+// per message, updated in place. Answers render as sanitised markdown at most
+// once per animation frame; user text is shown as plain text.
+import { gettext, interpolate, language } from "./i18n.js";
+import { copyText, flash, handleCopyClicks, renderMarkdown } from "./markdown.js";
+
+const STATUS_TEXT = {
+  stopped: () => gettext("Stopped."),
+  truncated: () => gettext("Cut off at the length limit."),
+  filtered: () => gettext("The provider's content filter stopped this answer."),
+  interrupted: () => gettext("Interrupted: the answer did not finish."),
+  error: () => gettext("The answer failed."),
+};
+const timeFormat = new Intl.DateTimeFormat(language, { dateStyle: "medium", timeStyle: "short" });
+
+export class ThreadView {
+  constructor({ scroller, list, jump, handlers }) {
+    this.scroller = scroller;
+    this.list = list;
+    this.jump = jump;
+    this.handlers = handlers;
+    this.nodes = new Map();
+    this.dirty = new Set();
+    this.frame = null;
+    this.thread = null;
+    this.following = true;
+    handleCopyClicks(list);
+    list.addEventListener("click", (event) => this.onClick(event));
+    scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
+    jump.addEventListener("click", () => this.scrollToEnd(true));
+  }
+
+  show(thread) {
+    this.thread = thread;
+    this.following = true;
+    this.render();
+    this.scrollToEnd(false);
+  }
+
+  // Re-render the branch (which messages, in which order) and every message.
+  render() {
+    const branch = this.thread ? this.thread.branch() : [];
+    const wanted = new Set(branch.map((m) => m.id));
+    for (const [id, node] of this.nodes) {
+      if (!wanted.has(id)) {
+        node.remove();
+        this.nodes.delete(id);
+      }
+    }
+    const atEnd = this.nearEnd();
+    branch.forEach((message, index) => {
+      const node = this.nodes.get(message.id) || this.create(message);
+      if (this.list.children[index] !== node) this.list.insertBefore(node, this.list.children[index] || null);
+      this.update(node, message);
+    });
+    if (atEnd && this.following) this.scrollToEnd(false);
+  }
+
+  // A streaming answer changed: render it on the next animation frame.
+  touch(messageId) {
+    this.dirty.add(messageId);
+    if (this.frame === null) {
+      this.frame = requestAnimationFrame(() => this.flush());
+    }
+  }
+
+  flush() {
+    this.frame = null;
+    const atEnd = this.nearEnd();
+    for (const id of this.dirty) {
+      const node = this.nodes.get(id);
+      const message = this.thread && this.thread.messages.get(id);
+      if (node && message) this.update(node, message);
+    }
+    this.dirty.clear();
+    if (atEnd && this.following) this.scrollToEnd(false);
+  }
+
+  create(message) {
+    const node = document.createElement("article");
+    node.className = `message ${message.role}`;
+    node.dataset.id = message.id;
+    const avatar = element("div", "avatar");
+    avatar.setAttribute("aria-hidden", "true");
+    const bubble = element("div", "bubble");
+    const meta = element("header", "meta");
+    const body = element("div", message.role === "assistant" ? "body markdown" : "body plain");
+    const status = element("p", "status");
+    const actions = element("div", "actions");
+    bubble.append(meta, body, status, actions);
+    node.append(avatar, bubble);
+    this.nodes.set(message.id, node);
+    return node;
+  }
+
+  update(node, message) {
+    const key = `${message.status}|${message.seq}|${message.content.length}|${this.siblingKey(message)}`;
+    if (node.dataset.key === key) return;
+    node.dataset.key = key;
+    node.dataset.status = message.status;
+    node.classList.toggle("streaming", message.status === "streaming");
+    this.fillAvatar(node.querySelector(".avatar"), message);
+    this.fillMeta(node.querySelector(".meta"), message);
+    this.fillBody(node.querySelector(".body"), message);
+    this.fillStatus(node.querySelector(".status"), message);
+    this.fillActions(node.querySelector(".actions"), message);
+  }
+
+  fillAvatar(avatar, message) {
+    const persona = message.persona;
+    avatar.textContent = message.role === "user" ? "🙂" : (persona && persona.avatar) || "✦";
+  }
+
+  fillMeta(meta, message) {
+    const parts = [];
+    if (message.role === "user") {
+      parts.push(textSpan("author", gettext("You")));
+    } else {
+      const persona = message.persona;
+      parts.push(textSpan("author", persona ? persona.name : gettext("Assistant")));
+      if (persona) parts.push(textSpan("version", interpolate(gettext("v%(version)s"), persona)));
+      if (message.model) parts.push(textSpan("model", message.model));
+    }
+    const time = document.createElement("time");
+    time.dateTime = message.created;
+    time.textContent = timeFormat.format(new Date(message.created));
+    parts.push(time);
+    if (message.role === "assistant" && message.status !== "streaming") parts.push(this.details(message));
+    meta.replaceChildren(...parts);
+  }
+
+  details(message) {
+    const box = element("details", "message-details");
+    const summary = document.createElement("summary");
+    summary.textContent = "ⓘ";
+    summary.setAttribute("aria-label", gettext("How this answer was made"));
+    const list = document.createElement("dl");
+    const rows = [
+      [gettext("Parameters"), JSON.stringify(message.params || {})],
+      [gettext("Prompt tokens"), message.prompt_tokens ?? "—"],
+      [gettext("Answer tokens"), message.completion_tokens ?? "—"],
+      [gettext("Usage"), message.usage_estimated ? gettext("estimated") : gettext("reported by the API")],
+      [gettext("Time to first token"), message.ttft_ms == null ? "—" : `${message.ttft_ms} ms`],
+    ];
+    if (message.context_omitted) {
+      rows.push([gettext("Left out of the context"), String(message.context_omitted)]);
+    }
+    for (const [term, value] of rows) {
+      const dt = document.createElement("dt");
+      dt.textContent = term;
+      const dd = document.createElement("dd");
+      dd.textContent = String(value);
+      list.append(dt, dd);
+    }
+    box.append(summary, list);
+    return box;
+  }
+
+  fillBody(body, message) {
+    if (message.role !== "assistant") {
+      body.textContent = message.content;
+      return;
+    }
+    if (message.status === "streaming" && !message.content) {
+      const dots = element("span", "typing");
+      dots.setAttribute("aria-label", gettext("Writing…"));
+      body.replaceChildren(dots);
+      return;
+    }
+    body.replaceChildren(renderMarkdown(message.content));
+  }
+
+  fillStatus(status, message) {
+    const describe = STATUS_TEXT[message.status];
+    status.className = `status status-${message.status}`;
+    if (!describe) {
+      status.hidden = true;
+      status.textContent = "";
+      return;
+    }
+    status.hidden = false;
+    const detail = message.error_message ? ` ${message.error_message}` : "";
+    status.textContent = describe() + detail;
+  }
+
+  fillActions(actions, message) {
+    const buttons = [];
+    const siblings = this.thread.siblings(message);
+    if (siblings.length > 1) buttons.push(this.siblingNav(message, siblings));
+    buttons.push(button("copy", gettext("Copy"), gettext("Copy the message")));
+    const done = message.status !== "streaming";
+    if (message.role === "user") {
+      buttons.push(button("edit", gettext("Edit"), gettext("Edit and resend")));
+    } else if (done) {
+      if (message.status === "truncated") {
+        buttons.push(button("continue", gettext("Continue"), gettext("Continue the answer")));
+      }
+      if (message.status === "error" || message.status === "interrupted") {
+        buttons.push(button("retry", gettext("Retry"), gettext("Try the answer again")));
+      }
+      buttons.push(button("regenerate", gettext("Regenerate"), gettext("Write another answer")));
+    }
+    actions.replaceChildren(...buttons);
+  }
+
+  siblingKey(message) {
+    if (!this.thread) return "";
+    const siblings = this.thread.siblings(message);
+    return `${siblings.findIndex((m) => m.id === message.id)}/${siblings.length}`;
+  }
+
+  siblingNav(message, siblings) {
+    const index = siblings.findIndex((m) => m.id === message.id);
+    const nav = element("span", "siblings");
+    const previous = button("previous", "‹", gettext("Previous version"));
+    previous.disabled = index === 0;
+    const label = element("span", "sibling-count");
+    label.textContent = `${index + 1}/${siblings.length}`;
+    const next = button("next", "›", gettext("Next version"));
+    next.disabled = index === siblings.length - 1;
+    nav.append(previous, label, next);
+    return nav;
+  }
+
+  onClick(event) {
+    const target = event.target.closest("button[data-action]");
+    if (!target) return;
+    const node = target.closest(".message");
+    const message = this.thread.messages.get(node.dataset.id);
+    const action = target.dataset.action;
+    if (action === "copy") {
+      copyText(message.content).then(() => flash(target, gettext("Copied")));
+    } else if (action === "edit") {
+      this.startEdit(node, message);
+    } else if (action === "previous" || action === "next") {
+      const siblings = this.thread.siblings(message);
+      const index = siblings.findIndex((m) => m.id === message.id) + (action === "next" ? 1 : -1);
+      this.handlers.switch(siblings[index]);
+    } else {
+      this.handlers[action](message);
+    }
+  }
+
+  startEdit(node, message) {
+    const body = node.querySelector(".body");
+    const form = element("form", "edit-form");
+    const area = document.createElement("textarea");
+    area.value = message.content;
+    area.setAttribute("aria-label", gettext("Edit your message"));
+    const save = button("save", gettext("Save and send"), gettext("Save and send"));
+    save.type = "submit";
+    const cancel = button("cancel", gettext("Cancel"), gettext("Cancel editing"));
+    form.append(area, save, cancel);
+    body.replaceChildren(form);
+    node.dataset.key = "";
+    area.focus();
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const text = area.value.trim();
+      if (text) this.handlers.edit(message, text);
+    });
+    cancel.addEventListener("click", (event) => {
+      event.stopPropagation();
+      this.update(node, message);
+    });
+  }
+
+  nearEnd() {
+    const s = this.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
+  }
+
+  onScroll() {
+    this.following = this.nearEnd();
+    this.jump.hidden = this.following;
+  }
+
+  scrollToEnd(smooth) {
+    this.scroller.scrollTo({ top: this.scroller.scrollHeight, behavior: smooth ? "smooth" : "auto" });
+    this.following = true;
+    this.jump.hidden = true;
+  }
+}
+
+function element(tag, className) {
+  const node = document.createElement(tag);
+  node.className = className;
+  return node;
+}
+
+function textSpan(className, text) {
+  const span = element("span", className);
+  span.textContent = text;
+  return span;
+}
+
+function button(action, text, label) {
+  const node = document.createElement("button");
+  node.type = "button";
+  node.className = `action action-${action}`;
+  node.dataset.action = action;
+  node.textContent = text;
+  node.setAttribute("aria-label", label);
+  return node;
+}

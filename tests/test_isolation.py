@@ -1,0 +1,88 @@
+"""Isolation everywhere: every URL with another user's ids answers 404.
+
+The URLs are read from the project's URL configuration, so a new page or
+endpoint is covered the day it is added. Every websocket frame type is covered
+by tests/test_socket_safety.py in the same way.
+"""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from conversations.models import AuditEntry, Conversation, Message, Persona, Profile
+
+# What a URL keyword names, and which of alice's objects fills it.
+OBJECT_FOR = {
+    "conversation_id": lambda objects: objects["conversation"].id,
+    "persona_id": lambda objects: objects["persona"].id,
+    "message_id": lambda objects: objects["message"].id,
+}
+NOT_USER_PAGES = ("admin/", "i18n/", "jsi18n/", "accounts/")
+METHODS = ("get", "post", "patch", "delete")
+
+
+def patterns(resolver: URLResolver | None = None, prefix: str = ""):
+    for entry in (resolver or get_resolver()).url_patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            yield from patterns(entry, route)
+        elif isinstance(entry, URLPattern):
+            yield route, entry
+
+
+def routes_with_ids() -> list[str]:
+    found = []
+    for route, _entry in patterns():
+        if route.startswith(NOT_USER_PAGES) or "<" not in route:
+            continue
+        found.append(route)
+    return found
+
+
+def fill(route: str, objects: dict) -> str:
+    path = route
+    for name, pick in OBJECT_FOR.items():
+        for converter in ("uuid", "str", "int", "path"):
+            path = path.replace(f"<{converter}:{name}>", str(pick(objects)))
+    assert "<" not in path, f"the isolation matrix does not know how to fill {route}"
+    return "/" + path
+
+
+@pytest.fixture
+def alices_things(alice, chat_model):
+    persona = Persona.objects.create(owner=alice, name="Private", system_prompt="secret prompt")
+    conversation = Conversation.objects.create(owner=alice, title="Private chat", persona=persona)
+    message = Message.objects.create(conversation=conversation, role="user", content="secret")
+    conversation.current_leaf = message
+    conversation.save()
+    return {"persona": persona, "conversation": conversation, "message": message}
+
+
+def snapshot() -> list:
+    return [
+        list(Conversation.objects.order_by("id").values()),
+        list(Message.objects.order_by("id").values()),
+        list(Persona.objects.order_by("id").values()),
+        list(Profile.objects.order_by("id").values()),
+        AuditEntry.objects.count(),
+    ]
+
+
+def test_the_matrix_covers_the_product_urls():
+    routes = routes_with_ids()
+    assert "c/<uuid:conversation_id>/" in routes
+    assert "api/conversations/<uuid:conversation_id>" in routes
+    assert any(route.startswith("personas/") for route in routes)
+
+
+@pytest.mark.parametrize("route", routes_with_ids())
+@pytest.mark.parametrize("method", METHODS)
+def test_another_users_ids_answer_404_and_change_nothing(
+    client, alice, bob, alices_things, fake, route, method
+):
+    before = snapshot()
+    client.force_login(bob)
+    response = getattr(client, method)(fill(route, alices_things), content_type="application/json")
+    assert response.status_code in (404, 405), (route, method, response.status_code)
+    assert b"secret" not in response.content
+    assert snapshot() == before
+    assert fake.chat_requests == []

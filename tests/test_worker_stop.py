@@ -1,0 +1,41 @@
+"""A worker that is stopped (SIGTERM: a deploy, systemctl stop) ends its answers first."""
+
+import signal
+
+import aiohttp
+import pytest
+from channels.db import database_sync_to_async
+from django.db import connections
+
+from conversations.models import Message
+from tests.cluster.tabs import Tab
+from tests.fakeupstream import Scenario
+from tests.livedaphne import LiveDaphne, app_env
+from tests.sockets import session_cookie
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_a_stopped_worker_stores_its_running_answers_as_interrupted(
+    alice, upstream_model, fake
+):
+    fake.enqueue(Scenario(tokens=[f" w{i}" for i in range(400)], delay=0.02))
+    worker = LiveDaphne(app_env()).start()
+    cookie = await database_sync_to_async(session_cookie)(alice)
+    try:
+        async with aiohttp.ClientSession() as session:
+            headers = {"Cookie": cookie, "Origin": worker.url}
+            tab = Tab(await session.ws_connect(worker.ws_url, headers=headers))
+            await tab.send_message("Talk for a while")
+            answer = await tab.started_answer()
+            await tab.until_seq(answer["id"], 20)
+            worker.process.send_signal(signal.SIGTERM)
+            worker.process.wait(15)
+    finally:
+        worker.stop()
+        await database_sync_to_async(connections.close_all)()
+    stored = await database_sync_to_async(Message.objects.get)(pk=answer["id"])
+    assert stored.status == "interrupted"
+    assert stored.error_code == "interrupted"
+    assert stored.content.startswith(tab.answer(answer["id"]).text)  # nothing it showed is lost
+    assert await database_sync_to_async(Message.objects.filter(role="user").count)() == 1
