@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster.seed import session_cookie
 from tests.livedaphne import LiveDaphne, app_env
-from tests.sockets import session_cookie
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

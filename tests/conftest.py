@@ -9,6 +9,28 @@ from tests.browser import browse, chromium, live_app  # noqa: F401  (fixtures)
 PASSWORD = "correct horse battery staple"
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, dropped even if a connection outlived its test.
+
+    A worker thread or a killed server process can leave a PostgreSQL session
+    open on the test database; DROP DATABASE then fails and each run would
+    leave its database behind.
+    """
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for connection in connections.all():
+            if connection.vendor != "postgresql":
+                continue
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+
+
 @pytest.fixture(autouse=True)
 def forget_cached_settings():
     """Cached site settings and health answers must not leak from one test to the next.
@@ -144,7 +166,8 @@ async def open_socket(runtime):
     """Connect a signed-in tab: `socket = await open_socket(alice)`."""
     from channels.db import database_sync_to_async
 
-    from tests.sockets import ChatSocket, session_cookie
+    from tests.cluster.seed import session_cookie
+    from tests.sockets import ChatSocket
 
     sockets = []
 

@@ -5,23 +5,10 @@ import json
 import uuid
 
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 
 from chatsite.asgi import application
 
 ORIGIN = "http://localhost"
-
-
-def session_cookie(user) -> str:
-    """A signed-in session for `user`, as the browser's cookie would carry it."""
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.save()
-    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
 
 
 class ChatSocket:

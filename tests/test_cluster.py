@@ -16,10 +16,10 @@ from django.conf import settings
 from django.db import connections
 
 from conversations.models import Conversation, Message
+from tests.cluster.seed import session_cookie
 from tests.cluster.tabs import Tab
 from tests.fakeupstream import generated_tokens
 from tests.livedaphne import LiveDaphne, app_env
-from tests.sockets import session_cookie
 
 
 def _cluster_ready() -> bool:

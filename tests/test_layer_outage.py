@@ -13,7 +13,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from conversations.models import Conversation
-from tests.sockets import ChatSocket, session_cookie
+from tests.cluster.seed import session_cookie
+from tests.sockets import ChatSocket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,8 @@ from channels.db import database_sync_to_async
 
 from conversations.models import Provider
 from conversations.observability import JsonFormatter, RedactSecretsFilter, RequestIdFilter
-from tests.sockets import ChatSocket, session_cookie
+from tests.cluster.seed import session_cookie
+from tests.sockets import ChatSocket
 
 
 @pytest.mark.django_db(transaction=True)

@@ -8,7 +8,8 @@ from channels.db import database_sync_to_async
 
 from conversations.models import Conversation, Message
 from conversations.params import PARAM_NAMES
-from tests.sockets import ChatSocket, session_cookie
+from tests.cluster.seed import session_cookie
+from tests.sockets import ChatSocket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

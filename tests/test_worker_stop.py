@@ -8,10 +8,10 @@ from channels.db import database_sync_to_async
 from django.db import connections
 
 from conversations.models import Message
+from tests.cluster.seed import session_cookie
 from tests.cluster.tabs import Tab
 from tests.fakeupstream import Scenario
 from tests.livedaphne import LiveDaphne, app_env
-from tests.sockets import session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,6 +6,8 @@ count its queries. Target: under 100 ms.
 
     python -m bench.page                      # SQLite file in a temporary folder
     python -m bench.page --database-url postgresql://postgres@127.0.0.1:5432/chatsite_bench_page
+
+The PostgreSQL database is created if missing (its name must start with chatsite_bench).
 """
 
 import argparse
@@ -16,6 +18,8 @@ import tempfile
 import time
 from datetime import timedelta
 
+from bench.databases import ensure_database
+
 
 def configure(database_url: str | None) -> None:
     folder = tempfile.mkdtemp(prefix="chatsite-bench-page-")
@@ -23,6 +27,10 @@ def configure(database_url: str | None) -> None:
     os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver")
     os.environ["DJANGO_SECURE_SSL_REDIRECT"] = "false"
+    # The page is served by Django here; whitenoise needs only a folder to exist.
+    os.environ.setdefault("DJANGO_STATIC_ROOT", folder)
+    if database_url:
+        ensure_database(database_url, rebuild=False)
     os.environ["DATABASE_URL"] = database_url or f"sqlite:///{folder}/bench.sqlite3"
     os.environ.pop("REDIS_URL", None)
     import django

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.databases import ensure_database
 from bench.relay import load, report, world
 from bench.relay.processes import daphne, fake_upstream
 from tests.cluster.processes import ProcStats, free_port
@@ -194,7 +195,7 @@ def main() -> None:
 
     url = args.database_url or world.default_database_url()
     if url.startswith("postgres"):
-        world.prepare_postgres(url)
+        ensure_database(url, rebuild=True)
     env = world.environment(url, args.transport)
     world.setup_django(env)
     chosen = scenarios(args)

@@ -10,7 +10,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from bench.relay.processes import ROOT
 
@@ -46,20 +45,6 @@ def environment(database_url: str, transport: str) -> dict[str, str]:
     if "TIKTOKEN_CACHE_DIR" not in env and SHARED_TIKTOKEN.is_dir():
         env["TIKTOKEN_CACHE_DIR"] = str(SHARED_TIKTOKEN)
     return env
-
-
-def prepare_postgres(url: str) -> None:
-    """Drop and create the bench's PostgreSQL database (its name must say it is a bench's)."""
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name.startswith("chatsite_bench"):
-        raise SystemExit("bench: the database name must start with chatsite_bench (it is dropped)")
-    server = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(server, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def setup_django(env: dict[str, str]) -> None:

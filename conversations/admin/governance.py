@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from conversations import review
-from conversations.admin.lists import CreatedFilter, EstimatedCountPaginator
+from conversations.admin.lists import CreatedFilter, EstimatedCountPaginator, ReadOnlyAdminMixin
 from conversations.models import AuditEntry, SiteSettings
 
 
@@ -68,7 +68,7 @@ class SiteSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Readable by staff with "view audit log entry"; nobody adds, changes or deletes."""
 
     list_display = [
@@ -87,15 +87,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["css/admin-review.css"]}
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

@@ -12,6 +12,19 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 
+class ReadOnlyAdminMixin:
+    """Rows written only by the product (audit log, usage ledger, persona versions)."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class EstimatedCountPaginator(Paginator):
     """Counts that never read a whole big table.
 

@@ -4,12 +4,13 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from conversations.admin.lists import ReadOnlyAdminMixin
 from conversations.forms import PersonaForm
 from conversations.models import Persona, PersonaVersion
 from conversations.params import PARAM_NAMES
 
 
-class PersonaVersionInline(admin.TabularInline):
+class PersonaVersionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = PersonaVersion
     fields = ["version", "name", "model", "default_params", "overridable_params", "created"]
     readonly_fields = fields
@@ -22,15 +23,6 @@ class PersonaVersionInline(admin.TabularInline):
         return user.has_perm("conversations.view_persona") or user.has_perm(
             "conversations.change_persona"
         )
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Persona)

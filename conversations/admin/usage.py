@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 
+from conversations.admin.lists import ReadOnlyAdminMixin
 from conversations.models import UsageDaily
 from conversations.models.usage import DIMENSIONS
 
@@ -167,17 +168,8 @@ class _Echo:
 
 
 @admin.register(UsageDaily)
-class UsageDailyAdmin(admin.ModelAdmin):
+class UsageDailyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The changelist is the report; ledger rows are written by chat turns only."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):

@@ -25,6 +25,7 @@ def signed_in(usernames: list[str], password: str | None = None) -> dict[str, st
 
 
 def session_cookie(user) -> str:
+    """A signed-in session for `user`, as the browser's cookie would carry it."""
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.sessions.backends.db import SessionStore
