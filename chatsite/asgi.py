@@ -9,18 +9,17 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from conversations.origins import SameOriginOnly  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
-from conversations.runtime import StartRuntime  # noqa: E402
+from conversations.runtime import StartRuntime, start_with_the_server  # noqa: E402
 
 application = StartRuntime(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(
-                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-            ),
+            "websocket": SameOriginOnly(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         }
     )
 )
+start_with_the_server()

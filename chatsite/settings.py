@@ -6,6 +6,7 @@ A malformed value stops the process at start-up.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -53,6 +54,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "conversations",
 ]
 
@@ -70,6 +72,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a locked-out sign-in into the lockout page
 ]
 
 ROOT_URLCONF = "chatsite.urls"
@@ -172,10 +175,38 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "conversations.lockout.SignInLockoutBackend",  # first: refuses while locked out
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_AGE = env_int("DJANGO_SESSION_COOKIE_AGE", 14 * 24 * 3600, minimum=60)
+# Tests only: a password hash costs ~1 s on small machines and every test user
+# has one. `check --deploy` fails while this is on (conversations/checks.py).
+CHATSITE_FAST_PASSWORD_HASHER = env_bool("CHATSITE_FAST_PASSWORD_HASHER", False)
+if CHATSITE_FAST_PASSWORD_HASHER:
+    PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+
+# Sign-in lockout (django-axes, conversations/lockout.py): this many failed
+# sign-ins for one account, or from one address, lock both out for the cool-off.
+# Attempts are kept in the database, shared by every worker.
+CHATSITE_SIGNIN_FAILURE_LIMIT = env_int("CHATSITE_SIGNIN_FAILURE_LIMIT", 10, minimum=1)
+CHATSITE_SIGNIN_LOCKOUT_MINUTES = env_int("CHATSITE_SIGNIN_LOCKOUT_MINUTES", 15, minimum=1)
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = CHATSITE_SIGNIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=CHATSITE_SIGNIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "conversations.lockout.locked_out"
+AXES_RESET_ON_SUCCESS = True
+# Tries during a lockout neither extend it nor grow its record.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful sign-in
+AXES_VERBOSE = False  # no banner in the log of every process start
 
 # Password-reset mails. The console backend prints them to the server's log.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -270,6 +301,9 @@ LLM_TRANSPORT = env_choice("LLM_TRANSPORT", "aiohttp", ("aiohttp", "httpcore"))
 # --- Chat limits and streaming ----------------------------------------------
 
 CHATSITE_MAX_MESSAGE_CHARS = env_int("CHATSITE_MAX_MESSAGE_CHARS", 100_000, minimum=100)
+# An answer stops here (status truncated, error answer_too_long): about the largest
+# output of today's models, and what keeps one stream's memory bounded.
+CHATSITE_MAX_ANSWER_CHARS = env_int("CHATSITE_MAX_ANSWER_CHARS", 400_000, minimum=1000)
 CHATSITE_MAX_FRAME_BYTES = env_int("CHATSITE_MAX_FRAME_BYTES", 512 * 1024, minimum=4096)
 CHATSITE_MAX_CONCURRENT_GENERATIONS = env_int("CHATSITE_MAX_CONCURRENT_GENERATIONS", 3, minimum=1)
 CHATSITE_MESSAGES_PER_MINUTE = env_int("CHATSITE_MESSAGES_PER_MINUTE", 30, minimum=1)

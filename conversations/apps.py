@@ -11,6 +11,7 @@ class ConversationsConfig(AppConfig):
         from conversations import (
             checks,  # noqa: F401  (registers system checks)
             runtime,
+            signals,  # noqa: F401  (sessions that end close their sockets)
             titles,
         )
 

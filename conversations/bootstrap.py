@@ -1,7 +1,10 @@
 """Make sure the provider and model named by the environment exist.
 
 Idempotent: `make run` calls it on every start. The key itself never enters
-the database: the provider reads it from the OPENAI_API_KEY variable.
+the database: the provider reads it from the OPENAI_API_KEY variable. Its
+timeouts are the LLM_*_TIMEOUT settings (the Provider fields' defaults), and
+it may reach the local network when OPENAI_BASE_URL itself names a loopback
+or private address.
 """
 
 from dataclasses import dataclass
@@ -9,6 +12,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from conversations.catalog import facts_for
+from conversations.llm import address
 from conversations.models import ModelConfig, Provider
 
 ENV_PROVIDER_NAME = "Default (from environment)"
@@ -34,7 +38,12 @@ def ensure_env_provider(*, base_url: str, api_key: str, model_id: str) -> Bootst
     created = []
     provider, made = Provider.objects.update_or_create(
         name=ENV_PROVIDER_NAME,
-        defaults={"base_url": base_url, "api_key_env": ENV_KEY_VARIABLE if api_key else ""},
+        defaults={
+            "base_url": base_url,
+            "api_key_env": ENV_KEY_VARIABLE if api_key else "",
+            # OPENAI_BASE_URL=http://localhost:11434/v1 is what the person asked for.
+            "allow_local_network": address.url_kind(base_url) == "local",
+        },
     )
     if made:
         created.append(f"provider {provider.name}")

@@ -6,6 +6,7 @@ consumer only checks frames, asks services to start turns, and relays.
 
 import json
 import logging
+from functools import partial
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -14,13 +15,15 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conversations import access, frames, recovery, services
+from conversations import access, frames, recovery, services, sessions
 from conversations.frames import FrameError
 from conversations.models import Message
 from conversations.runtime import conversation_group, get_runtime
-from conversations.signals import session_group
 
 logger = logging.getLogger(__name__)
+
+# The socket is not (or no longer) signed in; the page stops reconnecting.
+SIGNED_OUT = 4401
 
 STARTERS = {
     "send": services.start_send,
@@ -33,20 +36,30 @@ STARTERS = {
 class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.user = self.scope.get("user")
+        self.ended = False
         if self.user is None or not self.user.is_authenticated:
-            await self.close(code=4401)
+            # Accepted, then closed: a refused handshake reaches the browser as a
+            # bare HTTP 403, and only a close frame carries the code.
+            await self.accept()
+            await self._end_session()
             return
         self.runtime = await get_runtime()
         self.conversation_id: str | None = None
         self.remote_watches: dict[str, str] = {}  # message id → worker channel
-        self.session_group = session_group(self.scope["session"].session_key)
-        await self.channel_layer.group_add(self.session_group, self.channel_name)
+        self.session_key = self.scope["session"].session_key
+        self.groups_of_session = [
+            sessions.session_group(self.session_key),
+            sessions.user_group(self.user.pk),
+        ]
+        for group in self.groups_of_session:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "runtime", None) is not None:
             await self._unfollow()
-            await self.channel_layer.group_discard(self.session_group, self.channel_name)
+            for group in self.groups_of_session:
+                await self.channel_layer.group_discard(group, self.channel_name)
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -67,12 +80,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
+        if self.ended:
+            return  # frames already on their way when the session ended
         frame = None
         try:
             frame = frames.parse(text_data)
             await getattr(self, f"on_{frame.type}")(frame)
         except FrameError as error:
             await self.send_frame(error.frame())
+        except SessionEnded:
+            await self._end_session()
         except services.TurnRefused as error:
             await self.send_frame(
                 frames.error_frame(error.code, error.message, frame.client_id, **error.extra)
@@ -93,7 +110,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def send_text(self, text: str) -> None:
         # Straight to the server's send: every delta passes here.
         try:
-            await self.base_send({"type": "websocket.send", "text": text})
+            if len(text) <= frames.PART_CHARS:
+                await self.base_send({"type": "websocket.send", "text": text})
+                return
+            for part in frames.split(text):  # too large for one websocket message
+                await self.base_send({"type": "websocket.send", "text": part})
         except Exception:  # the tab went away mid-send; the turn goes on
             logger.debug("Dropped a frame for a closed socket")
 
@@ -108,9 +129,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     on_regenerate = on_edit = on_continue = on_send
 
     async def _start(self, frame) -> None:
-        starter = STARTERS[frame.type]
-        result = await database_sync_to_async(starter)(
-            user=self.user, worker=self.runtime.channel, frame=frame
+        starter = partial(STARTERS[frame.type], user=self.user, worker=self.runtime.channel)
+        result = await database_sync_to_async(_while_signed_in)(
+            self.session_key, self.user, starter, frame=frame
         )
         await self._follow(str(result.conversation_id))
         if isinstance(result, services.Replay):
@@ -127,8 +148,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self._catch_up(message, after=message["seq"])
 
     async def on_subscribe(self, frame) -> None:
-        conversation = await database_sync_to_async(access.conversation_for)(
-            self.user, frame.conversation_id
+        conversation = await database_sync_to_async(_while_signed_in)(
+            self.session_key, self.user, access.conversation_for, self.user, frame.conversation_id
         )
         await self._follow(str(conversation.id))
         cursor_for = str(frame.fields.get("message_id") or "")
@@ -239,12 +260,35 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.remote_watches.pop(frame["message_id"], None)
 
     async def session_ended(self, event: dict) -> None:
-        """The user signed out in some tab: this session's sockets close too."""
-        await self.close(code=4401)
+        """The session was deleted (signed out in some tab, by the admin, expired)."""
+        await self._end_session()
+
+    async def session_check(self, event: dict) -> None:
+        """The user's password or account changed: close if this session no longer counts."""
+        if not await database_sync_to_async(sessions.is_current)(self.session_key, self.user):
+            await self._end_session()
+
+    async def _end_session(self) -> None:
+        if not self.ended:
+            self.ended = True
+            await self.close(code=SIGNED_OUT)
 
     async def chat_relay(self, event: dict) -> None:
         """Deltas relayed by the worker running a turn this tab follows."""
         await self.send_text(event["text"])
+
+
+class SessionEnded(Exception):
+    """The socket's session no longer signs its user in."""
+
+
+def _while_signed_in(session_key: str, user, call, *args, **kwargs):
+    """`call`, only while the socket's session still counts (in the same database
+    hop): a socket whose close was lost, e.g. in a channel layer restart, must
+    start no turn and read nothing."""
+    if not sessions.is_current(session_key, user):
+        raise SessionEnded
+    return call(*args, **kwargs)
 
 
 def _client_id(frame) -> str | None:

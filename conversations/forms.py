@@ -13,12 +13,21 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from conversations import logit_bias, media, params, tokens
+from conversations.llm.text import clean_text
 from conversations.models import ModelConfig, Persona
 from conversations.models.personas import STARTER_PROMPT_LENGTH_MAX, STARTER_PROMPTS_MAX
 from conversations.params import PARAM_NAMES, ModelLimits
 
 NUMBER_PARAMS = ("temperature", "top_p", "n", "max_tokens", "presence_penalty", "frequency_penalty")
 CHANGE_ANY_PERSONA = "conversations.change_persona"
+
+
+class TextField(forms.CharField):
+    """Text by the one rule of ``llm.text.clean_text``: a stray control character
+    or lone surrogate is cleaned away, not refused, and never reaches the database."""
+
+    def to_python(self, value):
+        return super().to_python(clean_text(value) if isinstance(value, str) else value)
 
 
 def _number(label, help_text, *, whole: bool = False) -> forms.Field:
@@ -59,14 +68,14 @@ class ParameterFields(forms.Form):
     frequency_penalty = _number(
         _("Frequency penalty"), _("-2 to 2. Positive values discourage repeating words.")
     )
-    stop = forms.CharField(
+    stop = TextField(
         label=_("Stop sequences"),
         required=False,
         strip=False,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Up to 4, one per line. Write \\n for a line break."),
     )
-    logit_bias = forms.CharField(
+    logit_bias = TextField(
         label=_("Logit bias"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "data-logit-bias": ""}),
@@ -160,7 +169,7 @@ class PersonaForm(ParameterFields, forms.ModelForm):
         widget=forms.CheckboxSelectMultiple,
         help_text=_("Unticked parameters are fixed by the persona."),
     )
-    starter_prompts = forms.CharField(
+    starter_prompts = TextField(
         label=_("Starter prompts"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
@@ -184,6 +193,7 @@ class PersonaForm(ParameterFields, forms.ModelForm):
             "visibility": forms.RadioSelect,
             "teams": forms.CheckboxSelectMultiple,
         }
+        field_classes = dict.fromkeys(["name", "avatar", "description", "system_prompt"], TextField)
         help_texts = {
             "avatar": _("An emoji, e.g. 🦜"),
             "system_prompt": _("Sent after the site-wide prompt and before the conversation."),
@@ -193,10 +203,13 @@ class PersonaForm(ParameterFields, forms.ModelForm):
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.editor = user or self.editor
-        self.fields["model"].queryset = self._models()
-        self.fields["model"].empty_label = _("Each user's default model")
-        self.fields["teams"].queryset = self._teams()
-        self.fields["teams"].help_text = _("Who sees a persona shared with teams.")
+        # The admin leaves out the fields a viewer may not change.
+        if "model" in self.fields:
+            self.fields["model"].queryset = self._models()
+            self.fields["model"].empty_label = _("Each user's default model")
+        if "teams" in self.fields:
+            self.fields["teams"].queryset = self._teams()
+            self.fields["teams"].help_text = _("Who sees a persona shared with teams.")
         self.initial["starter_prompts"] = "\n".join(self.instance.starter_prompts or [])
         model_id = self.instance.model.model_id if self.instance.model_id else ""
         self.set_parameter_initial(self.instance.default_params or {}, model_id)
@@ -273,6 +286,7 @@ class ModelConfigForm(ParameterFields, forms.ModelForm):
             "max_output_tokens", "price_input_per_million", "price_output_per_million",
             "enabled", "is_default", "allowed_groups",
         ]  # fmt: skip
+        field_classes = {"model_id": TextField, "display_name": TextField}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

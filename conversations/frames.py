@@ -5,6 +5,7 @@ its type, the fields that type allows and their kinds. docs/protocol.md
 describes each frame and error code.
 """
 
+import itertools
 import json
 import re
 import uuid
@@ -14,7 +15,11 @@ from typing import Any
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+from conversations import json_input
+from conversations.llm.text import clean_text
+
+CLIENT_ID_PATTERN = re.compile(r"\A[A-Za-z0-9_.:-]{1,64}\Z")
+ID_LIMIT = 2**63  # what a database integer holds
 
 
 class FrameError(Exception):
@@ -85,23 +90,30 @@ SCHEMAS: dict[str, dict[str, tuple[str, bool]]] = {
 def parse(text: str | None) -> Inbound:
     if text is None:
         raise FrameError("invalid_frame", _("Frames must be JSON text."))
-    if len(text.encode()) > settings.CHATSITE_MAX_FRAME_BYTES:
+    if len(text.encode(errors="surrogatepass")) > settings.CHATSITE_MAX_FRAME_BYTES:
         raise FrameError("frame_too_large", _("The frame is larger than allowed."))
     try:
-        data = json.loads(text)
+        data = json_input.loads(text, depth_max=DEPTH_MAX)
+    except json_input.TooDeep:
+        raise FrameError("invalid_frame", _("The frame nests too deeply.")) from None
     except ValueError:
         raise FrameError("invalid_frame", _("The frame is not valid JSON.")) from None
-    if not isinstance(data, dict) or data.get("type") not in SCHEMAS:
+    kind = data.get("type") if isinstance(data, dict) else None
+    if not isinstance(kind, str) or kind not in SCHEMAS:
         raise FrameError("invalid_frame", _("Unknown or missing frame type."))
-    return Inbound(data["type"], _checked_fields(data))
+    return Inbound(kind, _checked_fields(data))
+
+
+# The deepest frame is {"params": {"logit_bias": {...}}}.
+DEPTH_MAX = 8
 
 
 def _checked_fields(data: dict) -> dict[str, Any]:
     schema = SCHEMAS[data["type"]]
-    client_id = data.get("client_id") if isinstance(data.get("client_id"), str) else None
+    client_id = _echoed_client_id(data.get("client_id"))
     unknown = sorted(set(data) - set(schema) - {"type"})
     if unknown:
-        message = _("Unknown field(s): %s.") % ", ".join(unknown)
+        message = _("Unknown field(s): %s.") % clean_text(", ".join(unknown))
         raise FrameError("invalid_frame", message, client_id)
     fields = {}
     for name, (kind, required) in schema.items():
@@ -112,6 +124,12 @@ def _checked_fields(data: dict) -> dict[str, Any]:
             continue
         fields[name] = _check(kind, name, value, client_id)
     return fields
+
+
+def _echoed_client_id(value: Any) -> str | None:
+    """The client id an error answers to, when it is one: the tab matches errors
+    to what it sent, and nothing else it sent is echoed."""
+    return value if isinstance(value, str) and CLIENT_ID_PATTERN.match(value) else None
 
 
 def _check(kind: str, name: str, value: Any, client_id: str | None) -> Any:
@@ -131,6 +149,9 @@ def _uuid(value: Any) -> uuid.UUID:
 
 
 def _content(value: Any) -> str:
+    # The same text rule as model output: what a browser or script sends is stored as-is
+    # on SQLite and PostgreSQL alike, less what neither can hold.
+    value = clean_text(value) if isinstance(value, str) else value
     if not isinstance(value, str) or not value.strip():
         raise ValueError(_("must be non-empty text."))
     if len(value) > settings.CHATSITE_MAX_MESSAGE_CHARS:
@@ -150,9 +171,12 @@ def _model(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise TypeError(_("must be a model id."))
     try:
-        return int(value)
+        model = int(value)
     except ValueError:
         raise ValueError(_("must be a model id.")) from None
+    if not 0 < model < ID_LIMIT:
+        raise ValueError(_("must be a model id."))
+    return model
 
 
 def _object(value: Any) -> dict:
@@ -162,7 +186,7 @@ def _object(value: Any) -> dict:
 
 
 def _seq(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < ID_LIMIT:
         raise ValueError(_("must be a whole number, 0 or more."))
     return value
 
@@ -239,9 +263,43 @@ def done_frame(message: dict) -> dict:
     }
 
 
+def retrying_frame(
+    conversation_id: str, message_ids: list[str], delay: float, code: str, attempt: int
+) -> dict:
+    """The provider refused for now (429/503…); the answers are tried again in ``delay_s``."""
+    return {
+        "type": "retrying",
+        "conversation_id": conversation_id,
+        "message_ids": message_ids,
+        "delay_s": round(delay, 1),
+        "code": code,
+        "attempt": attempt,
+    }
+
+
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _dumps = _ENCODER.encode
 
 
 def encode(frame: dict) -> str:
     return _dumps(frame)
+
+
+# --- Frames too large for one websocket message -------------------------------
+# Daphne (autobahn) refuses to send a message over 1 MiB and the frame is lost
+# without an error reaching us. A frame longer than PART_CHARS characters goes
+# out as several `part` frames instead, which the tab joins and then reads as
+# the frame they carry (docs/protocol.md). At most 4 bytes a character in
+# UTF-8, so a part stays well under the limit.
+PART_CHARS = 200_000
+_part_ids = itertools.count(1)
+
+
+def split(text: str) -> list[str]:
+    """``text`` as `part` frames, in order (only for text over PART_CHARS)."""
+    pieces = [text[i : i + PART_CHARS] for i in range(0, len(text), PART_CHARS)]
+    part_id = f"p{next(_part_ids)}"
+    return [
+        encode({"type": "part", "id": part_id, "n": n, "of": len(pieces), "text": piece})
+        for n, piece in enumerate(pieces)
+    ]

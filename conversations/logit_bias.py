@@ -84,7 +84,12 @@ def _entry(match: re.Match) -> Entry:
             raise BiasSyntaxError(_("An entry has empty quotes."))
         return Entry(word, True, bias)
     key = match["bare"].strip()
-    return Entry(key, not key.isdigit(), bias)
+    return Entry(key, not _is_id(key), bias)
+
+
+def _is_id(key: str) -> bool:
+    # ASCII digits only: "²" and "١٢" are digits to str.isdigit, and words here.
+    return key.isascii() and key.isdigit()
 
 
 def resolve(entries: list[Entry], model: str) -> list[Entry]:

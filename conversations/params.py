@@ -12,12 +12,15 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from conversations import tokens
+from conversations.llm.text import clean_text
 
 N_MAX = 4  # each choice is a full generation, billed as such
 STOP_SEQUENCES_MAX = 4
 STOP_SEQUENCE_LENGTH_MAX = 256
 LOGIT_BIAS_ENTRIES_MAX = 300
 LOGIT_BIAS_RANGE = (-100, 100)
+# Token ids are 32-bit on every server we know; a bound holds when no tokenizer does.
+TOKEN_ID_LIMIT = 2**31
 # (low, high, the API's default) of the numeric parameters.
 RANGES = {
     "temperature": (0, 2, 1),
@@ -107,11 +110,12 @@ def _stop(value: Any, limits: ModelLimits) -> str | list[str]:
         raise _Invalid(_("must be a text or a list of texts."))
     if len(sequences) > STOP_SEQUENCES_MAX:
         raise _Invalid(_("allows at most %(max)s sequences.") % {"max": STOP_SEQUENCES_MAX})
+    sequences = [clean_text(s) for s in sequences]
     if any(not s or len(s) > STOP_SEQUENCE_LENGTH_MAX for s in sequences):
         raise _Invalid(
             _("sequences must be 1 to %(max)s characters long.") % {"max": STOP_SEQUENCE_LENGTH_MAX}
         )
-    return value
+    return sequences[0] if isinstance(value, str) else sequences
 
 
 def _token_id(key: Any, model: str) -> int:
@@ -123,6 +127,11 @@ def _token_id(key: Any, model: str) -> int:
         ) from None
     if str(token_id) != str(key).strip() or token_id < 0:
         raise _Invalid(_("keys must be token ids (whole numbers), not %(key)r.") % {"key": key})
+    if token_id >= TOKEN_ID_LIMIT:
+        raise _Invalid(
+            _("%(id)s is not a token id: they go from 0 to %(max)s.")
+            % {"id": token_id, "max": TOKEN_ID_LIMIT - 1}
+        )
     if tokens.is_valid_token_id(token_id, model) is False:
         raise _Invalid(_("%(id)s is not a token id of this model's tokenizer.") % {"id": token_id})
     return token_id
@@ -193,7 +202,7 @@ def validate_params(raw: Any, limits: ModelLimits | None = None) -> dict[str, An
     cleaned, errors = {}, {}
     for name, value in raw.items():
         if name not in RULES:
-            errors[str(name)] = _("is not a parameter you can set.")
+            errors[clean_text(str(name))] = _("is not a parameter you can set.")
         elif value is not None:
             try:
                 cleaned[name] = RULES[name](value, limits)

@@ -6,8 +6,6 @@ permission, may edit or delete it. Every id goes through ``access``: a
 persona someone may not see answers 404, exactly like one that does not exist.
 """
 
-import json
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -17,7 +15,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from conversations import access, logit_bias, media, params, review, tokens
+from conversations.api.common import BadInput, error_response, json_body
 from conversations.forms import CHANGE_ANY_PERSONA, PersonaForm, no_tokenizer_message
+from conversations.llm.text import clean_text
 from conversations.models import ModelConfig, Persona
 
 PAGE_SIZE = 24
@@ -27,7 +27,7 @@ PREVIEW_BODY_MAX = 64 * 1024
 @require_GET
 def persona_list(request: HttpRequest) -> HttpResponse:
     scope = request.GET.get("scope", "all")
-    query = request.GET.get("q", "").strip()
+    query = clean_text(request.GET.get("q", "")).strip()
     personas = Persona.objects.visible_to(request.user).select_related("owner", "model")
     if scope == "mine":
         personas = personas.filter(owner=request.user)
@@ -123,10 +123,12 @@ def logit_bias_preview(request: HttpRequest) -> JsonResponse:
     Body: {"text": "hello: -100, 50256: 5", "model": model pk or null}.
     """
     try:
-        data = _json_body(request)
+        data = json_body(request, PREVIEW_BODY_MAX)
         model = _model_for_preview(request.user, data.get("model"))
-    except (ValueError, access.NotFound):
-        return JsonResponse({"error": _("Bad request.")}, status=400)
+    except BadInput as error:
+        return error_response(error.code, error.message, error.status)
+    except access.NotFound:  # a model this user may not see is just a bad request here
+        return error_response("invalid_request", _("Bad request."), 400)
     model_id = model.model_id if model else ""
     limits = model.limits if model else params.ModelLimits()
     try:
@@ -139,15 +141,6 @@ def logit_bias_preview(request: HttpRequest) -> JsonResponse:
     except params.ParamsInvalid as error:
         return JsonResponse({"error": error.errors.get("logit_bias", str(error))})
     return JsonResponse({"entries": [_entry_json(entry) for entry in entries]})
-
-
-def _json_body(request: HttpRequest) -> dict:
-    if len(request.body) > PREVIEW_BODY_MAX:
-        raise ValueError("too large")
-    data = json.loads(request.body or b"{}")
-    if not isinstance(data, dict):
-        raise ValueError("not an object")
-    return data
 
 
 def _model_for_preview(user, model_pk) -> ModelConfig | None:

@@ -4,11 +4,12 @@ Running turns flush their partial text in batches and heartbeat; the sweeper
 marks answers whose worker stopped heart-beating as interrupted, text kept.
 """
 
+import logging
 from datetime import timedelta
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -16,10 +17,39 @@ from conversations import tokens
 from conversations.models import Message
 from conversations.services import Status, message_dicts
 
+logger = logging.getLogger(__name__)
 
-@transaction.atomic
-def flush_partials(rows: list[tuple[UUID, str, int]]) -> None:
-    """Store partial text of running turns: one transaction for all of a worker's."""
+
+def flush_partials(rows: list[tuple[UUID, str, int]]) -> list[UUID]:
+    """Store partial text of running turns; returns the ids of the rows stored.
+
+    One transaction for all of a worker's answers, the common case. Should it
+    fail, each answer is stored on its own, so a row the database refuses
+    costs only its own flush (it keeps its text in memory and tries again
+    next time), never the other answers'. A database that is down fails them
+    all, and the caller tries again.
+    """
+    try:
+        with transaction.atomic():
+            _store_partials(rows)
+        return [message_id for message_id, _content, _seq in rows]
+    except (DatabaseError, UnicodeError):
+        if len(rows) == 1:
+            raise
+    stored = []
+    for row in rows:
+        try:
+            with transaction.atomic():
+                _store_partials([row])
+            stored.append(row[0])
+        except (DatabaseError, UnicodeError):
+            logger.exception("Flushing the partial answer %s failed", row[0])
+    if not stored:
+        raise DatabaseError("No partial answer could be stored.")
+    return stored
+
+
+def _store_partials(rows: list[tuple[UUID, str, int]]) -> None:
     now = timezone.now()
     for message_id, content, seq in rows:
         Message.objects.filter(pk=message_id, status=Status.STREAMING).update(

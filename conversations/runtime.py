@@ -216,12 +216,12 @@ class WorkerRuntime:
         if not rows:
             return
         try:
-            await database_sync_to_async(recovery.flush_partials)(rows)
+            stored = set(await database_sync_to_async(recovery.flush_partials)(rows))
         except Exception:  # the database may be restarting; the next flush retries
             logger.exception("Flushing %d partial answers failed", len(rows))
             return
         for turn, partials in batch:
-            turn.mark_flushed(partials)
+            turn.mark_flushed([row for row in partials if row[0] in stored])
 
     async def _housekeeping_loop(self) -> None:
         while True:
@@ -281,11 +281,33 @@ async def shutdown_runtime() -> None:
 STARTUP_HOOKS: list = []
 
 
+def start_with_the_server() -> None:
+    """Under Daphne, start the runtime (and its first sweep) as the server starts.
+
+    Daphne sends no lifespan events, and a worker restarted after a crash may
+    get no request for a while: its sweeper must not wait for one to mark the
+    dead worker's answers interrupted. Without Twisted (tests, other servers)
+    StartRuntime below starts it with the first request.
+    """
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is None or not hasattr(reactor, "_asyncioEventloop"):
+        return
+    reactor.callWhenRunning(lambda: asyncio.ensure_future(_start_logging_failures()))
+
+
+async def _start_logging_failures() -> None:
+    try:
+        await get_runtime()
+    except Exception:  # e.g. Redis down at start-up: the first request tries again
+        logger.exception("Starting the worker runtime failed")
+
+
 class StartRuntime:
     """ASGI middleware: start the worker runtime with the first request of any kind.
 
-    Daphne sends no lifespan events, so the first request (a health check, a
-    page, a socket) stands in for start-up: the sweeper then runs at once.
+    Under Daphne the runtime starts with the server (start_with_the_server);
+    elsewhere the first request (a health check, a page, a socket) stands in
+    for start-up.
     """
 
     def __init__(self, app) -> None:

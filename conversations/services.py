@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -25,6 +26,7 @@ from conversations.models import Conversation, Message, ModelConfig, UsageDaily
 from conversations.upstream import provider_settings, upstream_user
 
 Status = Message.Status
+ERROR_MESSAGE_MAX = 2000
 
 
 @dataclass
@@ -152,6 +154,12 @@ def start_continue(*, user, worker: str, frame) -> TurnPlan:
     if answer.status != Status.TRUNCATED:
         raise TurnRefused(
             "not_continuable", _("Only answers cut off by the length limit can be continued.")
+        )
+    if len(answer.content) >= settings.CHATSITE_MAX_ANSWER_CHARS:
+        raise TurnRefused(
+            "answer_too_long",
+            _("This answer has reached the size limit of %(limit)s characters.")
+            % {"limit": settings.CHATSITE_MAX_ANSWER_CHARS},
         )
     limits.refuse_if_busy(conversation)
     limits.refuse_if_over_cap(user)
@@ -360,7 +368,7 @@ def _store_outcome(plan: TurnPlan, outcome: Outcome, usage: ReportedUsage | None
         status=outcome.status,
         finish_reason=outcome.finish_reason,
         error_code=outcome.error_code,
-        error_message=outcome.error_message[:2000],
+        error_message=outcome.error_message[:ERROR_MESSAGE_MAX],
         prompt_tokens=_accumulate(plan, "prompt_tokens", prompt),
         completion_tokens=_accumulate(plan, "completion_tokens", completion),
         usage_estimated=not exact,

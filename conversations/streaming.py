@@ -14,8 +14,9 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
-from conversations import frames, llm, services
+from conversations import errors, frames, llm, services, upstream
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,12 @@ STATUS_BY_FINISH_REASON = {
     "content_filter": services.Status.FILTERED,
 }
 WORKER_STOPPED = "The server stopped while answering; the text so far is kept."
+ANSWER_TOO_LONG = "The answer reached the size limit of {limit:,} characters and was cut there."
 FINISH_ATTEMPTS = 5  # the final write survives a database restart of a few seconds
+
+
+class AnswersCapped(Exception):
+    """Every answer of the turn reached CHATSITE_MAX_ANSWER_CHARS: stop reading."""
 
 
 @dataclass
@@ -40,6 +46,9 @@ class ChoiceStream:
     message_id: str
     prefix: str  # text stored before this turn (a continued answer)
     base_seq: int  # seq of the prefix
+    limit: int = 1 << 62  # most characters the answer may hold (CHATSITE_MAX_ANSWER_CHARS)
+    length: int = 0  # characters it holds now
+    capped: bool = False  # it reached the limit: what comes after is dropped
     finish_reason: str = ""
     first_token_at: float | None = None
     flushed_seq: int = -1
@@ -52,8 +61,18 @@ class ChoiceStream:
     def seq(self) -> int:
         return self.base_seq + len(self.ends) + len(self.parts)
 
-    def add(self, text: str) -> None:
+    def add(self, text: str) -> bool:
+        """Take a delta; False when nothing of it fits (the answer is full)."""
+        if self.capped:
+            return False
+        room = self.limit - self.length
+        if len(text) >= room:
+            text, self.capped = text[:room], True
+            if not text:
+                return False
         self.parts.append(text)
+        self.length += len(text)
+        return True
 
     def text(self) -> str:
         self._compact()
@@ -87,6 +106,8 @@ class Turn:
                 str(c.message_id),
                 c.prefix,
                 c.seq,
+                limit=settings.CHATSITE_MAX_ANSWER_CHARS,
+                length=len(c.prefix),
                 flushed_seq=c.seq,
                 frame_head=frames.delta_head(self.conversation_id, str(c.message_id)),
             )
@@ -115,6 +136,8 @@ class Turn:
             status = services.Status.STOPPED if self.stop_requested else None
             if status is None:  # the worker is stopping, not the user
                 status, error = services.Status.INTERRUPTED, llm.StreamInterrupted(WORKER_STOPPED)
+        except AnswersCapped:  # leaving the stream closed the upstream request
+            pass
         except llm.StreamInterrupted as exc:
             status, error = services.Status.INTERRUPTED, exc
         except llm.LLMError as exc:
@@ -126,9 +149,36 @@ class Turn:
 
     async def _stream(self) -> None:
         client = llm.get_client(self.plan.provider)
-        async with aclosing(client.stream_chat_batches(self.plan.body)) as batches:
-            async for batch in batches:
-                await self._take(batch)
+        stream = client.stream_chat_batches(self.plan.body, on_retry=self._announce_retry)
+        try:
+            async with aclosing(stream) as batches:
+                async for batch in batches:
+                    await self._take(batch)
+        except llm.LLMError as error:
+            await self._report(error)
+            raise
+
+    async def _announce_retry(self, delay: float, code: str, attempt: int) -> None:
+        """Tell every tab why nothing arrives yet (the wait after a 429 or 503)."""
+        ids = [choice.message_id for choice in self.choices]
+        frame = frames.retrying_frame(self.conversation_id, ids, delay, code, attempt)
+        await self.runtime.announce(self.conversation_id, frame)
+
+    async def _report(self, error: llm.LLMError) -> None:
+        """The provider's own words go to the log and its admin page, never to users."""
+        ids = ", ".join(choice.message_id for choice in self.choices)
+        logger.warning(
+            "Provider error in conversation %s (answers %s): %s",
+            self.conversation_id,
+            ids,
+            error.describe(),
+        )
+        try:
+            await database_sync_to_async(upstream.record_provider_error)(
+                error, model_config_id=self.plan.model_config_id
+            )
+        except Exception:  # the answer's own end matters more than this note
+            logger.exception("Could not record the provider error of %s", self.conversation_id)
 
     async def _take(self, batch: list) -> None:
         """The events of one network read: each choice's new text goes out as one delta.
@@ -142,8 +192,11 @@ class Turn:
                 kind = type(event)
                 if kind is llm.Delta:
                     choice = self._choice_at(event.index)
-                    fresh.setdefault(event.index, choice.seq)
-                    choice.add(event.text)
+                    after = choice.seq
+                    if choice.add(event.text):
+                        fresh.setdefault(event.index, after)
+                    elif self._all_capped():
+                        raise AnswersCapped
                 elif kind is llm.Finish:
                     self._choice_at(event.index).finish_reason = event.reason
                 elif kind is llm.Usage:
@@ -151,6 +204,11 @@ class Turn:
         finally:  # what arrived before a bad chunk is still relayed
             for index, after in fresh.items():
                 await self._relay(self.choices[index], after)
+
+    def _all_capped(self) -> bool:
+        return all(c.capped or c.finish_reason for c in self.choices) and any(
+            c.capped for c in self.choices
+        )
 
     def _choice_at(self, index: int) -> ChoiceStream:
         if not 0 <= index < len(self.choices):
@@ -218,9 +276,14 @@ class Turn:
             finish_reason=choice.finish_reason,
             ttft_ms=self._ttft(choice),
         )
-        if error is not None:
-            outcome.error_code = getattr(error, "code", "internal_error")
-            outcome.error_message = getattr(error, "message", "") or str(error)
+        if choice.capped:  # cut by us, whatever the stream did after
+            outcome.status = services.Status.TRUNCATED
+            outcome.error_code = "answer_too_long"
+            outcome.error_message = ANSWER_TOO_LONG.format(limit=choice.limit)
+        elif error is not None:
+            outcome.error_code = error.code if isinstance(error, llm.LLMError) else "internal_error"
+            # Chosen by code: what the provider (or a bug) said stays in the log.
+            outcome.error_message = errors.user_message(outcome.error_code)
         return outcome
 
     @staticmethod

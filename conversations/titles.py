@@ -67,8 +67,15 @@ async def _ask_model(plan, question: str, answer: str) -> str:
     try:
         async with asyncio.timeout(TITLE_TIMEOUT):
             result = await llm.get_client(plan.provider).complete_chat(body)
-    except (llm.LLMError, TimeoutError) as error:
-        logger.info("No title from the model (%s); using the first words", error)
+    except llm.LLMError as error:  # the detail is for the log only, never the title
+        logger.info(
+            "No title from the model for conversation %s (%s); using the first words",
+            plan.conversation_id,
+            error.describe(),
+        )
+        return ""
+    except TimeoutError:
+        logger.info("No title from the model for conversation %s in time", plan.conversation_id)
         return ""
     return clean_title(result.text)
 

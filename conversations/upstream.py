@@ -1,11 +1,11 @@
-"""From a Provider row to the llm package's plain settings (the one bridge)."""
+"""From a Provider row to the llm package's plain settings, and its failures back."""
 
 import hashlib
 import hmac
 
 from django.conf import settings
 
-from conversations.llm import ProviderSettings
+from conversations.llm import LLMError, ProviderSettings
 from conversations.models import Provider
 
 
@@ -22,7 +22,24 @@ def provider_settings(provider: Provider) -> ProviderSettings:
         max_retries=settings.LLM_MAX_RETRIES,
         retry_cap=settings.LLM_RETRY_CAP,
         transport=settings.LLM_TRANSPORT,
+        allow_local_network=provider.allow_local_network,
     )
+
+
+def record_provider_error(
+    error: LLMError, *, provider_id: int | None = None, model_config_id: int | None = None
+) -> None:
+    """Keep a failure as the provider's last error (by its id or one of its models').
+
+    The detail (redacted by the llm package) never goes to users; staff read
+    it in the log and on the provider's admin page.
+    """
+    if model_config_id is not None:
+        provider = Provider.objects.filter(models__pk=model_config_id).first()
+    else:
+        provider = Provider.objects.filter(pk=provider_id).first()
+    if provider is not None:
+        provider.record_error(code=error.code, detail=error.describe())
 
 
 def upstream_user(user_pk: int) -> str:

@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from conversations import access, params
+from conversations import access, errors, params
 from conversations.api.conversations import sidebar_page, thread
 from conversations.models import Conversation, ModelConfig, Persona, Profile
 from conversations.models.providers import default_model_for
@@ -36,6 +36,7 @@ def _chat_page(request: HttpRequest, conversation: Conversation | None) -> HttpR
         "thread": thread(conversation) if conversation else None,
         "rules": params.describe(),
         "max_message_chars": settings.CHATSITE_MAX_MESSAGE_CHARS,
+        "error_messages": errors.user_messages(),
         "urls": _urls(),
     }
     context = {"boot": boot, "conversation": conversation, "has_model": bool(models)}
@@ -85,6 +86,7 @@ def _urls() -> dict:
         "conversations": reverse("conversation_list"),
         "count": reverse("count_tokens"),
         "home": reverse("home"),
+        "login": reverse("login"),
         "personas": "/personas/",
         "profile": reverse("profile_api"),
     }

@@ -79,7 +79,9 @@ def team(db) -> Group:
 
 @pytest.fixture
 def provider(db) -> Provider:
-    return Provider.objects.create(name="Local", base_url="http://127.0.0.1:9/v1")
+    return Provider.objects.create(
+        name="Local", base_url="http://127.0.0.1:9/v1", allow_local_network=True
+    )
 
 
 @pytest.fixture
@@ -120,6 +122,7 @@ def upstream_model(transactional_db, fake) -> ModelConfig:
     provider = Provider.objects.create(
         name="Fake",
         base_url=fake.base_url,
+        allow_local_network=True,  # the fake listens on 127.0.0.1
         connect_timeout=2,
         first_byte_timeout=2,
         idle_timeout=1,

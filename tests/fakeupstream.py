@@ -356,7 +356,10 @@ class StreamWriter:
 
 @functools.lru_cache(maxsize=8192)
 def _json_string(text: str) -> bytes:
-    return _dumps(text)
+    try:
+        return _dumps(text)
+    except UnicodeEncodeError:  # a lone surrogate: sent as its JSON escape, as servers do
+        return json.dumps(text, separators=(",", ":")).encode()
 
 
 _ids = itertools.count(1)

@@ -80,7 +80,9 @@ class LiveDaphne:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/chat/"
 
-    def start(self, timeout: float = 30.0) -> "LiveDaphne":
+    def start(self, timeout: float = 30.0, *, request: bool = True) -> "LiveDaphne":
+        """Start and wait until it serves; `request=False` waits for the port only,
+        so the app gets no request at all (what a worker does before any comes)."""
         command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
         self.process = subprocess.Popen(
             [*command, *self.args, "chatsite.asgi:application"],
@@ -89,8 +91,23 @@ class LiveDaphne:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_ready(timeout)
+        if request:
+            self._wait_ready(timeout)
+        else:
+            self._wait_listening(timeout)
         return self
+
+    def _wait_listening(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Daphne exited early:\n{self.output()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError(f"Daphne did not listen in {timeout}s:\n{self.output()}")
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

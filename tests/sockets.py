@@ -7,6 +7,7 @@ import uuid
 from channels.testing import WebsocketCommunicator
 
 from chatsite.asgi import application
+from tests.parts import PartJoiner
 
 ORIGIN = "http://localhost"
 
@@ -15,11 +16,14 @@ class ChatSocket:
     """One browser tab's socket. Frames are kept in order in `seen`."""
 
     def __init__(self, cookie: str | None, origin: str = ORIGIN) -> None:
-        headers = [(b"origin", origin.encode())]
+        headers = [(b"origin", origin.encode()), (b"host", b"localhost")]
         if cookie:
             headers.append((b"cookie", cookie.encode()))
         self.communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
         self.seen: list[dict] = []
+        self.parts = PartJoiner()  # large frames come as parts
+        self.ready: list[dict] = []
+        self.raw_count = 0  # websocket messages received, parts counted one by one
 
     async def connect(self) -> tuple[bool, int | None]:
         return await self.communicator.connect()
@@ -34,7 +38,11 @@ class ChatSocket:
         await self.communicator.send_to(text_data=text)
 
     async def receive(self, timeout: float = 5.0) -> dict:
-        frame = json.loads(await self.communicator.receive_from(timeout=timeout))
+        while not self.ready:
+            raw = json.loads(await self.communicator.receive_from(timeout=timeout))
+            self.raw_count += 1
+            self.ready.extend(self.parts.feed(raw))
+        frame = self.ready.pop(0)
         self.seen.append(frame)
         return frame
 

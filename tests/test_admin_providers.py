@@ -17,6 +17,7 @@ def keyed_server():
 
 def provider_for(base_url: str, key: str = "", name: str = "Fake") -> Provider:
     provider = Provider(name=name, base_url=base_url, connect_timeout=2, first_byte_timeout=2)
+    provider.allow_local_network = True  # the fakes listen on 127.0.0.1
     provider.set_api_key(key)
     provider.save()
     return provider
@@ -34,6 +35,7 @@ def provider_form(provider: Provider, **changes) -> dict:
         "idle_timeout": 60,
         "total_timeout": 600,
         "enabled": "on",
+        "allow_local_network": "on",  # the fakes and Ollama examples are local
     }
     form.update(changes)
     return form

@@ -289,3 +289,17 @@ def test_a_dropped_socket_mid_stream_recovers_without_gap_or_duplicate(
     shown = last_answer(page).locator(".body").inner_text().split()
     assert shown == [f"w{i}" for i in range(80)]
     assert Message.objects.get(role="assistant").content.split() == shown
+
+
+def test_an_answer_too_large_for_one_websocket_message_is_shown_whole(
+    browse, alice, upstream_model, fake
+):
+    huge = "日本語" * 116_000  # one delta of 1.04 MB: over what one websocket message holds
+    fake.enqueue(Scenario(tokens=["Start ", huge, " end"]))
+    page, watched = browse(alice)
+    send(page, "Write a lot")
+    answer = wait_status(page, "complete", timeout=30_000)
+    shown = answer.locator(".body").evaluate("body => body.textContent.trim()")
+    stored = Message.objects.get(role="assistant").content
+    assert shown == stored == "Start " + huge + " end"
+    assert watched.errors == []

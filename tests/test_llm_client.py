@@ -81,6 +81,7 @@ def settings(fake: FakeUpstream, **overrides) -> ProviderSettings:
         "total_timeout": 5.0,
         "backoff_base": 0.01,
         "retry_cap": 2.0,
+        "allow_local_network": True,  # the fake listens on 127.0.0.1
     }
     return ProviderSettings(**{**values, **overrides})
 
@@ -259,7 +260,7 @@ async def test_it_raises_the_last_server_error_when_retries_run_out(fake):
     _, error = await stream_until_error(client_for(fake), ServerError)
 
     assert (error.code, error.status) == ("upstream_error", 503)
-    assert "overloaded" in error.message
+    assert "overloaded" in error.detail
     assert len(fake.requests) == 3
 
 
@@ -293,7 +294,7 @@ async def test_it_reads_the_provider_message_from_the_error_body(fake):
     fake.enqueue(Scenario(error="context_length_exceeded"))
     _, error = await stream_until_error(client_for(fake), ContextLengthExceeded)
 
-    assert error.message.startswith("This model's maximum context length is 8192 tokens.")
+    assert error.detail.startswith("This model's maximum context length is 8192 tokens.")
     assert error.upstream_code == "context_length_exceeded"
 
 
@@ -302,7 +303,7 @@ async def test_it_summarises_an_html_error_page(fake):
     fake.enqueue(*[Scenario(status=502, raw_body=page, content_type="text/html")] * 3)
     _, error = await stream_until_error(client_for(fake), ServerError)
 
-    assert error.message == "502 Bad Gateway nginx"
+    assert error.detail == "502 Bad Gateway nginx"
 
 
 async def test_it_retries_a_directive_failure_and_then_succeeds(fake):
@@ -315,7 +316,9 @@ async def test_it_retries_a_directive_failure_and_then_succeeds(fake):
 
 
 async def test_it_reports_an_unreachable_provider():
-    client = get_client(ProviderSettings("http://127.0.0.1:9/v1", backoff_base=0.01))
+    client = get_client(
+        ProviderSettings("http://127.0.0.1:9/v1", backoff_base=0.01, allow_local_network=True)
+    )
     with pytest.raises(UpstreamConnectError) as failure:
         await collect(client.stream_chat(BODY))
 
@@ -341,7 +344,13 @@ def unanswered_port():
 async def test_it_times_out_connecting_and_retries_the_connection(unanswered_port, transport):
     base_url = f"http://127.0.0.1:{unanswered_port}/v1"
     client = get_client(
-        ProviderSettings(base_url, connect_timeout=0.2, max_retries=1, transport=transport)
+        ProviderSettings(
+            base_url,
+            connect_timeout=0.2,
+            max_retries=1,
+            transport=transport,
+            allow_local_network=True,
+        )
     )
     started = time.monotonic()
     with pytest.raises(UpstreamTimeout) as failure:
@@ -457,7 +466,7 @@ async def test_it_surfaces_an_error_object_sent_mid_stream(fake):
     events, error = await stream_until_error(client_for(fake), StreamErrorEvent)
 
     assert text_of(events) == "Hello!"
-    assert error.message == "The server had an error while processing your request."
+    assert error.detail == "The server had an error while processing your request."
     assert error.upstream_type == "server_error"
 
 
@@ -465,7 +474,7 @@ async def test_it_rejects_a_json_answer_to_a_stream_request(fake):
     fake.enqueue(Scenario(non_sse=True))
     _, error = await stream_until_error(client_for(fake), ProtocolError)
 
-    assert "application/json" in error.message
+    assert "application/json" in error.detail
     assert len(fake.requests) == 1
 
 
@@ -473,7 +482,7 @@ async def test_it_rejects_an_html_page_with_status_200(fake):
     fake.enqueue(Scenario(raw_body="<html>Sign in</html>", content_type="text/html"))
     _, error = await stream_until_error(client_for(fake), ProtocolError)
 
-    assert "text/html" in error.message
+    assert "text/html" in error.detail
 
 
 # -- cancellation -----------------------------------------------------------
@@ -554,8 +563,8 @@ async def test_it_redacts_the_api_key_from_error_messages(fake, canary):
     _, error = await stream_until_error(client_for(fake, api_key=canary), AuthenticationFailed)
 
     assert fake.requests[0].headers["authorization"] == f"Bearer {canary}"
-    assert "Incorrect API key provided: [redacted]" in error.message
-    for surfaced in (str(error), repr(error), error.message, *map(str, error.args)):
+    assert "Incorrect API key provided: [redacted]" in error.detail
+    for surfaced in (str(error), repr(error), error.message, error.detail, error.describe()):
         assert canary not in surfaced
 
 
@@ -647,7 +656,7 @@ async def test_the_fake_explains_a_directive_it_does_not_understand(fake):
     with pytest.raises(BadRequest) as failure:
         await client_for(fake).complete_chat(body)
 
-    assert "fake directive" in failure.value.message
+    assert "fake directive" in failure.value.detail
 
 
 def test_the_fake_encodes_content_chunks_exactly_like_json_dumps():

@@ -43,7 +43,7 @@ def a_turn(choices: int = 1) -> tuple[Turn, Recorder]:
         conversation_id=uuid.uuid4(),
         model_config_id=1,
         model_name="gpt-4",
-        provider=llm.ProviderSettings(base_url="http://127.0.0.1:9/v1"),
+        provider=llm.ProviderSettings(base_url="http://127.0.0.1:9/v1", allow_local_network=True),
         body={},
         choices=[services.Choice(uuid.uuid4()) for _ in range(choices)],
         prompt_tokens=1,

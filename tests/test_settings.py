@@ -42,6 +42,12 @@ def test_the_deploy_check_is_clean_with_only_the_four_required_settings():
     assert "no issues" in result.stdout
 
 
+def test_the_deploy_check_fails_while_the_tests_fast_password_hasher_is_on():
+    result = run_django(["check", "--deploy"], **production(CHATSITE_FAST_PASSWORD_HASHER="true"))
+    assert result.returncode != 0
+    assert "chatsite.E001" in result.stderr + result.stdout
+
+
 def test_it_refuses_to_start_with_a_wildcard_host_when_debug_is_off():
     result = run_django(["check"], **production(DJANGO_ALLOWED_HOSTS="chat.example.com,*"))
     assert result.returncode != 0

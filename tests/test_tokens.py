@@ -36,9 +36,10 @@ SEED_EXAMPLE = [
 # The curl example in /work/shared/seeds/001_*.txt; the API answered prompt_tokens 9.
 SEED_HELLO = [{"role": "user", "content": "Hello!"}]
 
-# Only cl100k_base is in the test TIKTOKEN_CACHE_DIR and there is no network, so
-# models on o200k_base (gpt-4o, o1...) really fail to load their encoding here.
-UNLOADABLE_MODEL = "gpt-4o"
+# The test TIKTOKEN_CACHE_DIR holds cl100k_base and o200k_base and there is no
+# network, so models on p50k_base (text-davinci-003...) really fail to load theirs.
+UNLOADABLE_MODEL = "text-davinci-003"
+UNLOADABLE_ENCODING = "p50k_base"
 
 
 @pytest.fixture(autouse=True)
@@ -163,6 +164,12 @@ def test_it_falls_back_to_a_flagged_estimate_when_the_encoding_cannot_load():
     assert count_messages(SEED_EXAMPLE, UNLOADABLE_MODEL) == TokenCount(53, False, "cl100k_base")
 
 
+def test_it_counts_current_models_exactly_with_o200k_base():
+    count = count_messages(SEED_HELLO, "gpt-4o-mini")
+
+    assert count.exact and count.encoding == "o200k_base"
+
+
 def test_it_estimates_from_characters_when_no_encoding_loads(nothing_loads):
     text = "Where was it played?"
 
@@ -174,10 +181,10 @@ def test_it_logs_the_failed_load_once(caplog):
     with caplog.at_level(logging.WARNING, logger="conversations.tokens"):
         for _ in range(3):
             count_text("Hello!", UNLOADABLE_MODEL)
-            count_messages(SEED_HELLO, "o1-mini")
+            count_messages(SEED_HELLO, "text-davinci-002")
 
     assert len(caplog.records) == 1
-    assert "o200k_base" in caplog.records[0].getMessage()
+    assert UNLOADABLE_ENCODING in caplog.records[0].getMessage()
 
 
 def test_it_does_not_retry_a_failed_load(nothing_loads):
@@ -185,7 +192,7 @@ def test_it_does_not_retry_a_failed_load(nothing_loads):
         count_text("Hello!", "gpt-4")
         count_text("Hello!", UNLOADABLE_MODEL)
 
-    assert sorted(nothing_loads) == ["cl100k_base", "o200k_base"]
+    assert sorted(nothing_loads) == ["cl100k_base", UNLOADABLE_ENCODING]
 
 
 def test_it_retries_after_the_cache_is_reset(nothing_loads):
@@ -234,7 +241,7 @@ def test_preload_loads_what_it_can_and_never_raises(caplog):
         count_text("Hello!", UNLOADABLE_MODEL)
 
     assert len(caplog.records) == 1
-    assert "o200k_base" in caplog.records[0].getMessage()
+    assert UNLOADABLE_ENCODING in caplog.records[0].getMessage()
 
 
 def test_it_keeps_the_whole_history_when_it_fits():

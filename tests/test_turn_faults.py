@@ -124,7 +124,8 @@ async def test_context_length_exceeded_is_not_retried(alice, upstream_model, fak
     fake.enqueue(Scenario(error="context_length_exceeded"))
     result, answer = await run(await open_socket(alice))
     assert (answer.status, answer.error_code) == ("error", "context_length_exceeded")
-    assert "maximum context length" in result.done["error"]["message"]
+    assert "too long for this model" in result.done["error"]["message"]
+    assert "maximum context length" not in result.done["error"]["message"]  # the provider's
     assert len(fake.chat_requests) == 1
 
 

@@ -27,3 +27,5 @@ if os.environ.get("DATABASE_URL", "sqlite").startswith("sqlite"):
         "DATABASE_TEST_NAME", os.path.join(tempfile.gettempdir(), f"chatsite-test-{os.getpid()}.db")
     )
 os.environ.setdefault("LOG_FORMAT", "plain")
+# Every test user has a password; the real hasher costs ~1 s each on these machines.
+os.environ.setdefault("CHATSITE_FAST_PASSWORD_HASHER", "true")

@@ -57,6 +57,21 @@ class PersonaAdmin(admin.ModelAdmin):
         (_("History"), {"fields": ["version", "created", "updated"]}),
     ]
 
+    # For staff who may only look: the stored values, not the editing fields.
+    view_fieldsets = [
+        (None, {"fields": ["owner", "name", "description"]}),
+        (_("Avatar"), {"fields": ["avatar_preview", "avatar"]}),
+        (_("How it answers"), {"fields": ["system_prompt", "model", "starter_prompts"]}),
+        (_("Default parameters"), {"fields": ["default_params", "overridable_params"]}),
+        (_("Who can use it"), {"fields": ["visibility", "teams"]}),
+        (_("History"), {"fields": ["version", "created", "updated"]}),
+    ]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and not self.has_change_permission(request, obj):
+            return self.view_fieldsets
+        return super().get_fieldsets(request, obj)
+
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         return queryset.defer("system_prompt").prefetch_related("teams")

@@ -44,6 +44,7 @@ class ProviderForm(forms.ModelForm):
         fields = [
             "name",
             "base_url",
+            "allow_local_network",
             "api_key",
             "clear_api_key",
             "api_key_env",
@@ -115,11 +116,11 @@ class ProviderAdmin(admin.ModelAdmin):
     list_display = ["name", "base_url", "key_status", "model_count", "enabled"]
     list_filter = ["enabled"]
     search_fields = ["name", "base_url"]
-    readonly_fields = ["key_status"]
+    readonly_fields = ["key_status", "last_error_at", "last_error_code", "last_error_detail"]
     actions = ["test_connection", "sync_models"]
     change_form_template = "admin/conversations/provider/change_form.html"
     fieldsets = [
-        (None, {"fields": ["name", "base_url", "enabled"]}),
+        (None, {"fields": ["name", "base_url", "allow_local_network", "enabled"]}),
         (
             _("API key"),
             {"fields": ["key_status", "api_key", "clear_api_key", "api_key_env", "organization"]},
@@ -127,6 +128,16 @@ class ProviderAdmin(admin.ModelAdmin):
         (
             _("Timeouts (seconds)"),
             {"fields": ["connect_timeout", "first_byte_timeout", "idle_timeout", "total_timeout"]},
+        ),
+        (
+            _("Last error"),
+            {
+                "fields": ["last_error_at", "last_error_code", "last_error_detail"],
+                "description": _(
+                    "What the provider last failed with, as it said it (keys and passwords "
+                    "redacted). People chatting only see a short message chosen by the code."
+                ),
+            },
         ),
     ]
 

@@ -4,8 +4,9 @@ Admin views are synchronous; each call runs on an event loop through
 ``async_to_sync`` with a client of its own that is closed afterwards (the
 shared pool belongs to the workers' loops). Nothing is retried and a call
 gives up after ``ADMIN_CALL_TIMEOUT`` seconds, so a dead provider cannot hang
-the admin. Error messages come from the llm package already redacted: a key
-never reaches the page.
+the admin. Staff see what the provider said (``LLMError.describe``, already
+redacted by the llm package: a key never reaches the page), and a failure
+becomes the provider's last error as it does for a chat turn.
 """
 
 import asyncio
@@ -17,7 +18,7 @@ from asgiref.sync import async_to_sync
 
 from conversations.llm import LLMClient, LLMError, ProviderSettings
 from conversations.models import ModelConfig, Provider
-from conversations.upstream import provider_settings
+from conversations.upstream import provider_settings, record_provider_error
 
 ADMIN_CALL_TIMEOUT = 20.0
 
@@ -32,16 +33,26 @@ class Outcome:
     data: list | dict = field(default_factory=list)
     error_code: str = ""
     error_message: str = ""
+    error: LLMError | None = None
 
 
 def list_models(providers: list[Provider]) -> list[Outcome]:
     calls = [(p, _settings(p), "list_models", ()) for p in providers]
-    return async_to_sync(_run_all)(calls)
+    return _recorded(async_to_sync(_run_all)(calls))
 
 
 def retrieve_models(models: list[ModelConfig]) -> list[Outcome]:
     calls = [(m, _settings(m.provider), "retrieve_model", (m.model_id,)) for m in models]
-    return async_to_sync(_run_all)(calls)
+    return _recorded(async_to_sync(_run_all)(calls))
+
+
+def _recorded(outcomes: list[Outcome]) -> list[Outcome]:
+    for outcome in outcomes:
+        if outcome.error is not None:
+            subject = outcome.subject
+            provider = subject if isinstance(subject, Provider) else subject.provider
+            record_provider_error(outcome.error, provider_id=provider.pk)
+    return outcomes
 
 
 def _settings(provider: Provider) -> ProviderSettings | ValueError:
@@ -73,7 +84,8 @@ async def _run(subject, settings, method: str, args: tuple) -> Outcome:
         data = await getattr(client, method)(*args)
     except LLMError as error:
         elapsed = _ms_since(started)
-        return Outcome(subject, False, elapsed, error_code=error.code, error_message=error.message)
+        code, text = error.code, error.describe()
+        return Outcome(subject, False, elapsed, error_code=code, error_message=text, error=error)
     finally:
         await client.aclose()
     return Outcome(subject, True, _ms_since(started), data)

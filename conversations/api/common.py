@@ -1,9 +1,12 @@
 """What every JSON endpoint shares: reading bodies and answering errors."""
 
-import json
-
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
+
+from conversations import json_input
+
+# The deepest body is {"messages": [{"role": …, "content": …}]}.
+BODY_DEPTH_MAX = 8
 
 
 class BadInput(Exception):
@@ -22,7 +25,7 @@ def json_body(request: HttpRequest, limit: int) -> dict:
     if not declared.isdigit() or int(declared) > limit:
         raise BadInput(_("The request is too large."), 413, "too_large")
     try:
-        data = json.loads(request.body or b"{}")
+        data = json_input.loads(request.body or b"{}", depth_max=BODY_DEPTH_MAX)
     except ValueError:
         raise BadInput(_("The body must be JSON.")) from None
     if not isinstance(data, dict):

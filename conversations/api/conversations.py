@@ -6,7 +6,8 @@ Every object comes through conversations.access, so another user's id answers
 
 import base64
 import json
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from conversations import access, frames
 from conversations.api.common import BadInput, error_response, json_body
+from conversations.llm.text import clean_text
 from conversations.models import Conversation, Message
 from conversations.models.chats import TITLE_LENGTH_MAX
 from conversations.runtime import conversation_group
@@ -31,7 +33,7 @@ def conversation_list(request: HttpRequest) -> JsonResponse:
     conversations = Conversation.objects.for_user(request.user).for_sidebar(
         archived=request.GET.get("archived") == "1"
     )
-    query = request.GET.get("q", "").strip()[:SEARCH_LENGTH_MAX]
+    query = clean_text(request.GET.get("q", "")).strip()[:SEARCH_LENGTH_MAX]
     if query:
         conversations = conversations.matching(query)
     try:
@@ -57,10 +59,24 @@ def _after_cursor(conversations, cursor: str | None):
     if not cursor:
         return conversations
     try:
-        pinned, updated, pk = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return conversations.after(bool(pinned), datetime.fromisoformat(updated), pk)
-    except (ValueError, TypeError):
+        return conversations.after(*_parse_cursor(cursor))
+    except (ValueError, TypeError, OverflowError):
         raise BadInput(_("The cursor is not valid.")) from None
+
+
+def _parse_cursor(cursor: str) -> tuple[bool, datetime, uuid.UUID]:
+    """The (pinned, updated, id) that ``_cursor`` wrote; anything else is refused
+    here, before it can reach a query."""
+    raw = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    if not isinstance(raw, list) or len(raw) != 3:
+        raise ValueError("a cursor is a list of three")
+    pinned, updated, pk = raw
+    if not isinstance(pinned, bool) or not isinstance(updated, str) or not isinstance(pk, str):
+        raise TypeError("a cursor holds a flag, a time and an id")
+    updated = datetime.fromisoformat(updated)
+    if updated.tzinfo is None:
+        raise ValueError("a cursor's time has its offset")
+    return pinned, updated.astimezone(UTC), uuid.UUID(pk)
 
 
 @require_http_methods(["GET", "PATCH", "DELETE"])
@@ -96,7 +112,7 @@ def _change(conversation: Conversation, changes: dict) -> None:
         if not isinstance(value, EDITABLE[name]):
             raise BadInput(_("%s has the wrong type.") % name)
     if "title" in changes:
-        conversation.title = changes["title"].strip()[:TITLE_LENGTH_MAX]
+        conversation.title = clean_text(changes["title"]).strip()[:TITLE_LENGTH_MAX]
     for flag in ("pinned", "archived", "flagged"):
         if flag in changes:
             setattr(conversation, flag, changes[flag])

@@ -9,23 +9,30 @@ an early ``break`` closes the upstream request at once::
 
 Cancelling the task that iterates (the user pressed Stop) closes the HTTP
 connection immediately, also while still waiting for response headers, so
-the provider sees the disconnect and stops generating.
+the provider sees the disconnect and stops generating. It also ends a wait
+between two attempts at once.
+
+``on_retry(delay, code, attempt)``, when given, is called (and awaited when
+it returns an awaitable) before each wait between attempts, so the caller can
+tell the person waiting why nothing arrives yet.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from . import address
 from .config import ProviderSettings
 from .deadlines import Deadlines
-from .errors import LLMError, ProtocolError, error_from_response
+from .errors import LLMError, ProtocolError, ProviderAddressRefused, error_from_response
 from .events import ChatResult, StreamEvent
 from .retry import retry_delay
 from .stream import read_batches
@@ -37,6 +44,9 @@ logger = logging.getLogger(__name__)
 ERROR_BODY_LIMIT = 64 * 1024
 JSON_BODY_LIMIT = 32 * 1024 * 1024
 SSE_TYPE = "text/event-stream"
+
+# (delay in seconds, error code, attempt number from 1) → None or an awaitable.
+OnRetry = Callable[[float, str, int], Awaitable[None] | None]
 
 
 class LLMClient:
@@ -51,21 +61,26 @@ class LLMClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[StreamEvent]:
+    async def stream_chat(
+        self, body: dict[str, Any], on_retry: OnRetry | None = None
+    ) -> AsyncIterator[StreamEvent]:
         """Stream a chat completion as Delta, Finish and Usage events.
 
         Ends normally only after ``[DONE]``; raises an ``LLMError`` otherwise.
         """
-        async with aclosing(self.stream_chat_batches(body)) as batches:
+        async with aclosing(self.stream_chat_batches(body, on_retry)) as batches:
             async for batch in batches:
                 for event in batch:
                     yield event
 
-    async def stream_chat_batches(self, body: dict[str, Any]) -> AsyncIterator[list[StreamEvent]]:
+    async def stream_chat_batches(
+        self, body: dict[str, Any], on_retry: OnRetry | None = None
+    ) -> AsyncIterator[list[StreamEvent]]:
         """The same events, a list per piece of the body that arrived (for relays)."""
         deadlines = Deadlines(self.settings)
         try:
-            response = await self._open("POST", "/chat/completions", stream_body(body), deadlines)
+            payload = stream_body(body)
+            response = await self._open("POST", "/chat/completions", payload, deadlines, on_retry)
             try:
                 async for batch in read_batches(response, deadlines):
                     yield batch
@@ -99,9 +114,15 @@ class LLMClient:
             raise error.redact(self.settings.api_key) from None
 
     async def _open(
-        self, method: str, path: str, payload: dict | None, deadlines: Deadlines
+        self,
+        method: str,
+        path: str,
+        payload: dict | None,
+        deadlines: Deadlines,
+        on_retry: OnRetry | None = None,
     ) -> httpx.Response:
         """Send until a 2xx arrives, retrying what may be retried."""
+        self._check_address()
         attempt = 0
         while True:
             try:
@@ -110,9 +131,19 @@ class LLMClient:
                 delay = retry_delay(error, attempt, self.settings, deadlines.remaining())
                 if delay is None:
                     raise
-                logger.info("Retrying %s %s in %.2fs after %s", method, path, delay, error.code)
+                code = error.code
+                logger.info("Retrying %s %s in %.2fs after %s", method, path, delay, code)
             attempt += 1
-            await asyncio.sleep(delay)
+            if on_retry is not None:
+                await _call(on_retry, delay, code, attempt)
+            await asyncio.sleep(delay)  # Stop (cancelling the task) ends this wait at once
+
+    def _check_address(self) -> None:
+        """Refuse a base URL whose own text names a forbidden host, before any socket."""
+        try:
+            address.check_url(self.settings.base_url, self.settings.allow_local_network)
+        except address.AddressRefused as refusal:
+            raise ProviderAddressRefused(detail=str(refusal)) from None
 
     async def _attempt(
         self, method: str, path: str, payload: dict | None, deadlines: Deadlines
@@ -144,7 +175,10 @@ class LLMClient:
             error = error_from_response(response.status_code, response.headers, content)
         elif _wants_stream(response) and not _is_sse(response):
             kind = response.headers.get("content-type", "no content type")
-            error = ProtocolError(f"The model provider answered a stream request with {kind}.")
+            error = ProtocolError(
+                "The model provider answered a stream request without an event stream.",
+                detail=f"Content type: {kind}",
+            )
         if error is not None:
             await response.aclose()
             raise error
@@ -172,6 +206,12 @@ class LLMClient:
         except TRANSPORT_ERRORS as exc:
             raise reading_error(exc) from None
         return b"".join(parts)[:limit]
+
+
+async def _call(on_retry: OnRetry, delay: float, code: str, attempt: int) -> None:
+    result = on_retry(delay, code, attempt)
+    if inspect.isawaitable(result):
+        await result
 
 
 def _wants_stream(response: httpx.Response) -> bool:

@@ -46,6 +46,9 @@ class ProviderSettings:
     backoff_base: float = 0.5
     max_connections: int = 500
     transport: TransportKind = "aiohttp"
+    # Loopback and private addresses (see ``address``); link-local and
+    # metadata addresses are refused whatever this says.
+    allow_local_network: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", self.base_url.strip().rstrip("/"))

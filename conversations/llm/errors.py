@@ -1,10 +1,12 @@
 """Typed upstream failures, and the mapping from OpenAI error responses to them.
 
-Every error has a stable ``code`` (sent to browsers in websocket error
-frames), a human ``message``, ``retryable``, the HTTP ``status`` when there
-was one, and ``retry_after`` in seconds when the provider asked for a pause.
-Messages that come from the provider are redacted: they must never carry an
-API key, even when a provider echoes the key it was sent.
+Every error has a stable ``code`` (the Django side chooses what users read
+by it), a ``message`` written here (never text from the provider), a
+``detail`` with what the provider or the network said (for logs and staff
+only), ``retryable``, the HTTP ``status`` when there was one, the provider's
+``request_id`` when it sent one, and ``retry_after`` in seconds when the
+provider asked for a pause. ``detail`` is redacted and bounded: it must never
+carry an API key or a password, even when a provider echoes what it was sent.
 """
 
 from __future__ import annotations
@@ -19,16 +21,26 @@ from .retry import retry_after_from_headers
 # Looks like an OpenAI-style secret (sk-..., sk-proj-...), masked or not.
 SECRET_PATTERN = re.compile(r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-*.]{4,}")
 BEARER_PATTERN = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=*-]{8,}")
+# user:password@ in a URL (a database URL in a provider's traceback).
+URL_PASSWORD_PATTERN = re.compile(r"(?<=://)([^:/@\s]+):[^@/\s]+@")
+# password=..., "api_key": "...", secret: ... (config dumps, tracebacks).
+ASSIGNED_SECRET_PATTERN = re.compile(
+    r"(?i)\b((?:passw(?:or)?d|pwd|secret|api[_-]?key|access[_-]?token|token)[\"']?\s*[=:]\s*[\"']?)"
+    r"[^\s\"',;&]+"
+)
 REDACTED = "[redacted]"
 MAX_MESSAGE_CHARS = 500
+MAX_DETAIL_CHARS = 1000
 
 
 def redact(text: str, secret: str = "") -> str:
-    """Remove ``secret`` and anything that looks like a bearer token or key."""
+    """Remove ``secret`` and anything that looks like a key, token or password."""
     if secret:
         text = text.replace(secret, REDACTED)
     text = SECRET_PATTERN.sub(REDACTED, text)
-    return BEARER_PATTERN.sub("Bearer " + REDACTED, text)
+    text = BEARER_PATTERN.sub("Bearer " + REDACTED, text)
+    text = URL_PASSWORD_PATTERN.sub(r"\1:" + REDACTED + "@", text)
+    return ASSIGNED_SECRET_PATTERN.sub(r"\1" + REDACTED, text)
 
 
 class LLMError(Exception):
@@ -40,16 +52,22 @@ class LLMError(Exception):
         self,
         message: str = "",
         *,
+        detail: str = "",
         status: int | None = None,
         retry_after: float | None = None,
         upstream_code: str | None = None,
         upstream_type: str | None = None,
+        request_id: str | None = None,
     ) -> None:
+        # ``message`` is always this package's own words; whatever the provider
+        # or the network said goes to ``detail``.
         self.message = redact(message or self.default_message)
+        self.detail = redact(detail)[:MAX_DETAIL_CHARS]
         self.status = status
         self.retry_after = retry_after
         self.upstream_code = upstream_code
         self.upstream_type = upstream_type
+        self.request_id = request_id
         super().__init__(self.message)
 
     def redact(self, secret: str) -> LLMError:
@@ -58,8 +76,19 @@ class LLMError(Exception):
         Shortening only after the key is gone, so a cut cannot leave part of it.
         """
         self.message = redact(self.message, secret)[:MAX_MESSAGE_CHARS]
+        self.detail = redact(self.detail, secret)[:MAX_DETAIL_CHARS]
         self.args = (self.message,)
         return self
+
+    def describe(self) -> str:
+        """One line for logs and staff: code, status, request id and the detail."""
+        parts = [self.code]
+        if self.status is not None:
+            parts.append(f"HTTP {self.status}")
+        if self.request_id:
+            parts.append(f"request {self.request_id}")
+        text = " ".join(parts) + f": {self.message}"
+        return f"{text} — {self.detail}" if self.detail else text
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, status={self.status!r})"
@@ -87,9 +116,9 @@ class UpstreamTimeout(LLMError):
         "total": "The answer took longer than the time allowed.",
     }
 
-    def __init__(self, kind: str, message: str = "") -> None:
+    def __init__(self, kind: str, message: str = "", *, detail: str = "") -> None:
         self.kind = kind
-        super().__init__(message or self.MESSAGES[kind])
+        super().__init__(message or self.MESSAGES[kind], detail=detail)
 
     @property
     def retryable(self) -> bool:  # type: ignore[override]
@@ -153,23 +182,44 @@ class StreamInterrupted(LLMError):
     default_message = "The answer was cut off before it finished."
 
 
+class ProviderAddressRefused(LLMError):
+    """The provider's address is one this server never calls (see ``address``)."""
+
+    code = "provider_address_refused"
+    default_message = "The provider's address is not allowed."
+
+
+REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "cf-ray")
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")
+
+
 def error_from_response(status: int, headers: Mapping[str, str], content: bytes) -> LLMError:
-    """Map a non-2xx response to the error it means."""
+    """Map a non-2xx response to the error it means; the body becomes its ``detail``."""
     details = parse_error_body(content)
-    kwargs = {
-        "status": status,
-        "retry_after": retry_after_from_headers(headers),
-        "upstream_code": details.get("code"),
-        "upstream_type": details.get("type"),
-    }
-    return _error_class(status, details)(details.get("message") or "", **kwargs)
+    return _error_class(status, details)(
+        detail=details.get("message") or "",
+        status=status,
+        retry_after=retry_after_from_headers(headers),
+        upstream_code=details.get("code"),
+        upstream_type=details.get("type"),
+        request_id=request_id_from_headers(headers),
+    )
+
+
+def request_id_from_headers(headers: Mapping[str, str]) -> str | None:
+    """The provider's id of the request, when it sent a sane one (for its support)."""
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value and REQUEST_ID_PATTERN.match(value):
+            return value
+    return None
 
 
 def error_from_event(error: Any) -> StreamErrorEvent:
     """An ``{"error": {...}}`` object that arrived inside a stream."""
     details = _error_details({"error": error})
     return StreamErrorEvent(
-        details.get("message") or "",
+        detail=details.get("message") or "",
         upstream_code=details.get("code"),
         upstream_type=details.get("type"),
     )

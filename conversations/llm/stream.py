@@ -16,6 +16,7 @@ from .deadlines import Deadlines
 from .errors import LLMError, ProtocolError, StreamInterrupted
 from .events import Delta, Finish, StreamEvent
 from .sse import SSEDecodeError, SSEDecoder
+from .text import SurrogateMender
 from .transport import TRANSPORT_ERRORS, reading_error
 from .wire import DONE, chunk_events
 
@@ -61,10 +62,12 @@ def _read(decoder: SSEDecoder, chunk: bytes, choices: ChoiceTracker, batch: list
     """Add the chunk's events to batch; True once [DONE] arrived."""
     for event in decode(decoder, chunk):
         if event.data == DONE:
+            batch.extend(choices.held_text())
             return True
         for item in chunk_events(event.data):
-            choices.note(item)
-            batch.append(item)
+            item = choices.note(item)
+            if item is not None:
+                batch.append(item)
     return False
 
 
@@ -97,19 +100,39 @@ async def drain(chunks: AsyncIterator[bytes]) -> None:
 
 
 class ChoiceTracker:
-    """Which choices spoke and which finished, to tell complete from cut short."""
+    """Which choices spoke and which finished, to tell complete from cut short.
 
-    __slots__ = ("finished", "seen")
+    It also makes each choice's text safe where it enters (see text.py): a
+    surrogate pair split across two chunks is joined, anything unstorable is
+    replaced or dropped, so no delta can poison the answer it belongs to.
+    """
+
+    __slots__ = ("finished", "menders", "seen")
 
     def __init__(self) -> None:
         self.seen: set[int] = set()
         self.finished: set[int] = set()
+        self.menders: dict[int, SurrogateMender] = {}
 
-    def note(self, event: StreamEvent) -> None:
-        if type(event) is Delta:
+    def note(self, event: StreamEvent) -> StreamEvent | None:
+        """The event to pass on: a delta made safe (None if nothing is left of it)."""
+        kind = type(event)
+        if kind is Delta:
             self.seen.add(event.index)
-        elif type(event) is Finish:
+            mender = self.menders.get(event.index)
+            if mender is None:
+                mender = self.menders[event.index] = SurrogateMender()
+            text = mender.mend(event.text)
+            if text is not event.text:
+                event = Delta(event.index, text) if text else None
+        elif kind is Finish:
             self.finished.add(event.index)
+        return event
+
+    def held_text(self) -> list[Delta]:
+        """What is left of a split character when the stream ends: a replacement mark."""
+        left = ((index, mender.flush()) for index, mender in self.menders.items())
+        return [Delta(index, text) for index, text in left if text]
 
     def check_finished(self) -> None:
         if not self.finished or not self.seen <= self.finished:

@@ -7,6 +7,7 @@ from typing import Any
 
 from .errors import ProtocolError, error_from_event
 from .events import ChatResult, Delta, Finish, StreamEvent, Usage
+from .text import clean_text
 
 DONE = "[DONE]"
 
@@ -51,18 +52,42 @@ def _events(chunk: dict[str, Any]) -> list[StreamEvent]:
         if text:  # role-only and empty deltas carry nothing to show
             events.append(Delta(index, str(text)))
         if choice.get("finish_reason"):
-            events.append(Finish(index, str(choice["finish_reason"])))
-    usage = chunk.get("usage")
-    if usage:
-        events.append(parse_usage(usage))
+            events.append(Finish(index, finish_reason(choice["finish_reason"])))
+    usage = parse_usage(chunk.get("usage"))
+    if usage is not None:
+        events.append(usage)
     return events
 
 
-def parse_usage(usage: dict[str, Any]) -> Usage:
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
-    total = int(usage.get("total_tokens") or prompt + completion)
-    return Usage(prompt, completion, total)
+# The API's reasons are short words; anything else is bounded before it is stored.
+MAX_FINISH_REASON = 32
+
+
+def finish_reason(value: Any) -> str:
+    return clean_text(str(value))[:MAX_FINISH_REASON] or "unknown"
+
+
+MAX_TOKEN_COUNT = 2**31 - 1  # what a database integer column holds
+
+
+def parse_usage(usage: Any) -> Usage | None:
+    """Reported counts, or None when they are missing or nonsense (then we estimate)."""
+    if not isinstance(usage, dict) or not usage:
+        return None
+    prompt = _token_count(usage.get("prompt_tokens") or 0)
+    completion = _token_count(usage.get("completion_tokens") or 0)
+    if prompt is None or completion is None:
+        return None
+    total = _token_count(usage.get("total_tokens") or prompt + completion)
+    return Usage(prompt, completion, prompt + completion if total is None else total)
+
+
+def _token_count(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not 0 <= value <= MAX_TOKEN_COUNT or value != int(value):
+        return None
+    return int(value)
 
 
 def chat_result(payload: Any) -> ChatResult:
@@ -71,9 +96,11 @@ def chat_result(payload: Any) -> ChatResult:
         choice = payload["choices"][0]
         usage = payload.get("usage")
         return ChatResult(
-            text=(choice.get("message") or {}).get("content") or "",
-            finish_reason=choice.get("finish_reason"),
-            usage=parse_usage(usage) if usage else None,
+            text=clean_text(str((choice.get("message") or {}).get("content") or "")),
+            finish_reason=finish_reason(choice["finish_reason"])
+            if choice.get("finish_reason")
+            else None,
+            usage=parse_usage(usage),
         )
     except (AttributeError, IndexError, KeyError, TypeError, ValueError):
         raise ProtocolError("The model provider sent a completion of unknown shape.") from None
@@ -83,7 +110,12 @@ def model_list(payload: Any) -> list[dict[str, Any]]:
     data = payload.get("data") if isinstance(payload, dict) else None
     if not isinstance(data, list):
         raise ProtocolError("The model provider sent a model list of unknown shape.")
-    return [item for item in data if isinstance(item, dict)]
+    # Ids end up in the database and in pages: the same text rule as model output.
+    return [
+        {**item, "id": clean_text(item["id"])}
+        for item in data
+        if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"].strip()
+    ]
 
 
 def model_object(payload: Any) -> dict[str, Any]:

@@ -4,18 +4,39 @@ import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from conversations import keys
 from conversations.catalog import facts_for
+from conversations.llm import address
 from conversations.params import ModelLimits, ParamsInvalid, validate_params
 
 TIMEOUT_VALIDATORS = [MinValueValidator(0.1), MaxValueValidator(3600)]
+LAST_ERROR_DETAIL_CHARS = 1000
+
+
+# A provider created without timeouts takes the server's LLM_*_TIMEOUT settings.
+def default_connect_timeout() -> float:
+    return settings.LLM_CONNECT_TIMEOUT
+
+
+def default_first_byte_timeout() -> float:
+    return settings.LLM_FIRST_BYTE_TIMEOUT
+
+
+def default_idle_timeout() -> float:
+    return settings.LLM_IDLE_TIMEOUT
+
+
+def default_total_timeout() -> float:
+    return settings.LLM_TOTAL_TIMEOUT
 
 
 class Provider(models.Model):
@@ -35,19 +56,39 @@ class Provider(models.Model):
     # Write-only: set through set_api_key(), never rendered back.
     api_key_encrypted = models.TextField(blank=True, editable=False)
     organization = models.CharField(_("organization"), max_length=200, blank=True)
+    allow_local_network = models.BooleanField(
+        _("allow local network"),
+        default=False,
+        help_text=_(
+            "Let the base URL reach loopback and private addresses (127.0.0.1, 10.x, "
+            "192.168.x, fc00::/7…), e.g. Ollama or vLLM on this machine or the LAN. "
+            "Link-local and cloud metadata addresses (169.254.x, fe80::, fd00:ec2::254) "
+            "are refused always. Checked on every connection, after DNS."
+        ),
+    )
     connect_timeout = models.FloatField(
-        _("connect timeout (s)"), default=10, validators=TIMEOUT_VALIDATORS
+        _("connect timeout (s)"), default=default_connect_timeout, validators=TIMEOUT_VALIDATORS
     )
     first_byte_timeout = models.FloatField(
-        _("first-token timeout (s)"), default=60, validators=TIMEOUT_VALIDATORS
+        _("first-token timeout (s)"),
+        default=default_first_byte_timeout,
+        validators=TIMEOUT_VALIDATORS,
     )
     idle_timeout = models.FloatField(
-        _("idle timeout between chunks (s)"), default=60, validators=TIMEOUT_VALIDATORS
+        _("idle timeout between chunks (s)"),
+        default=default_idle_timeout,
+        validators=TIMEOUT_VALIDATORS,
     )
     total_timeout = models.FloatField(
-        _("total timeout (s)"), default=600, validators=TIMEOUT_VALIDATORS
+        _("total timeout (s)"), default=default_total_timeout, validators=TIMEOUT_VALIDATORS
     )
     enabled = models.BooleanField(_("enabled"), default=True)
+    # What the provider last answered with an error (staff only: may name its internals).
+    last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True, editable=False)
+    last_error_code = models.CharField(
+        _("last error code"), max_length=64, blank=True, editable=False
+    )
+    last_error_detail = models.TextField(_("last error detail"), blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -64,6 +105,35 @@ class Provider(models.Model):
             raise ValidationError({"api_key_env": _("Use a variable name like OPENAI_API_KEY.")})
         if self.idle_timeout > self.total_timeout:
             raise ValidationError({"idle_timeout": _("Cannot exceed the total timeout.")})
+        self._check_address()
+
+    def _check_address(self) -> None:
+        """Refuse what the URL's text already shows; names are checked on connecting."""
+        kind = address.url_kind(self.base_url or "")
+        if kind == "refused":
+            message = _(
+                "This address is never allowed: link-local and cloud metadata addresses "
+                "(169.254.x, fe80::, fd00:ec2::254), 0.0.0.0 and multicast can leak the "
+                "server's credentials and never host a provider."
+            )
+            raise ValidationError({"base_url": message})
+        if kind == "local" and not self.allow_local_network:
+            message = _(
+                "This is a loopback or private network address: tick “allow local network” "
+                "if this provider really runs there."
+            )
+            raise ValidationError({"base_url": message})
+
+    def record_error(self, *, code: str, detail: str) -> None:
+        """Keep the provider's last failure for its admin page (``detail`` redacted)."""
+        self.last_error_at = timezone.now()
+        self.last_error_code = code[:64]
+        self.last_error_detail = detail[:LAST_ERROR_DETAIL_CHARS]
+        Provider.objects.filter(pk=self.pk).update(
+            last_error_at=self.last_error_at,
+            last_error_code=self.last_error_code,
+            last_error_detail=self.last_error_detail,
+        )
 
     def set_api_key(self, raw_key: str) -> None:
         self.api_key_encrypted = keys.encrypt(raw_key) if raw_key else ""

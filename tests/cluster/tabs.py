@@ -13,6 +13,7 @@ import uuid
 import aiohttp
 
 from tests.cluster.nginx import UPSTREAM_HEADER
+from tests.parts import PartJoiner
 
 _upstream: contextvars.ContextVar[dict] = contextvars.ContextVar("upstream")
 
@@ -44,15 +45,19 @@ class Tab:
         self.upstream = upstream  # "127.0.0.1:PORT" of the worker nginx chose, or ""
         self.seen: list[dict] = []
         self.answers: dict[str, Answer] = {}
+        self.parts = PartJoiner()  # large frames come as parts
+        self.ready: list[dict] = []
 
     async def send(self, **frame) -> None:
         await self.ws.send_str(json.dumps(frame))
 
     async def receive(self, timeout: float) -> dict:
-        message = await self.ws.receive(timeout=timeout)
-        if message.type != aiohttp.WSMsgType.TEXT:
-            raise ConnectionError(f"socket ended: {message.type.name} {self.ws.close_code}")
-        frame = json.loads(message.data)
+        while not self.ready:
+            message = await self.ws.receive(timeout=timeout)
+            if message.type != aiohttp.WSMsgType.TEXT:
+                raise ConnectionError(f"socket ended: {message.type.name} {self.ws.close_code}")
+            self.ready.extend(self.parts.feed(json.loads(message.data)))
+        frame = self.ready.pop(0)
         self.seen.append(frame)
         self._apply(frame)
         return frame

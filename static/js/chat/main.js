@@ -23,6 +23,7 @@ class ChatPage {
       scroller: $("thread"),
       list: $("messages"),
       jump: $("jump"),
+      errorMessages: boot.error_messages || {},
       handlers: {
         regenerate: (m) => this.regenerate(m),
         retry: (m) => this.regenerate(m),
@@ -78,6 +79,7 @@ class ChatPage {
     this.connection.addEventListener("frame", (event) => this.receive(event.detail));
     this.connection.addEventListener("open", () => this.online());
     this.connection.addEventListener("offline", () => ($("connection").hidden = false));
+    this.connection.addEventListener("signedout", () => this.signedOut());
     this.connection.connect();
     this.showThread();
     this.wirePage();
@@ -261,6 +263,7 @@ class ChatPage {
 
   on_delta(frame) {
     if (frame.conversation_id !== this.thread.id) return;
+    this.view.clearRetry(frame.message_id);
     if (this.buffer) return void this.buffer.push(frame);
     const result = this.thread.applyDelta(frame);
     if (result === "applied") this.view.touch(frame.message_id);
@@ -273,7 +276,12 @@ class ChatPage {
     }
   }
 
+  on_retrying(frame) {
+    if (frame.conversation_id === this.thread.id) this.view.showRetry(frame.message_ids, frame.delay_s);
+  }
+
   on_done(frame) {
+    this.view.clearRetry(frame.message_id);
     if (frame.conversation_id !== this.thread.id) return;
     const message = this.thread.applyDone(frame);
     if (message && frame.seq > message.seq) this.resync(message.id); // fetch the rest
@@ -308,6 +316,17 @@ class ChatPage {
   }
 
   // --- Connection ---------------------------------------------------------------
+
+  // The session ended (signed out elsewhere, password changed, account closed):
+  // the socket stops reconnecting and the page says how to get back.
+  signedOut() {
+    const link = document.createElement("a");
+    const here = location.pathname + location.search;
+    link.href = `${boot.urls.login}?${new URLSearchParams({ next: here })}`;
+    link.textContent = gettext("Signed out — sign in again");
+    $("connection").replaceChildren(link);
+    $("connection").hidden = false;
+  }
 
   online() {
     $("connection").hidden = true;

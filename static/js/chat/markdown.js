@@ -1,13 +1,34 @@
 // Model output is untrusted. It becomes markdown (marked), then a sanitised
 // DOM (DOMPurify, on the whole text at every render), then highlighted code
 // (highlight.js). Only http/https/mailto links survive and open in a new tab
-// without referrer; images never load: they are replaced by links.
+// without referrer; images never load: they are written as links.
+//
+// HTML written by the model is shown as text, never parsed: the browser checks
+// the page's Content-Security-Policy while it parses, even in the sanitiser's
+// inert document, so one `<img onerror>` or `style=""` would send a violation
+// report at every render although nothing runs. The sanitiser then only ever
+// sees marked's own markup.
 import { Marked } from "../../vendor/marked/marked.esm.js";
 import DOMPurify from "../../vendor/dompurify/purify.es.mjs";
 import hljs from "../../vendor/highlight/es/highlight.min.js";
 import { gettext } from "./i18n.js";
 
-const markdown = new Marked({ gfm: true, breaks: false, async: false });
+const markdown = new Marked({
+  gfm: true,
+  breaks: false,
+  async: false,
+  renderer: {
+    html(token) {
+      const text = this.text({ type: "text", raw: token.raw, text: token.text }); // escaped
+      return token.block ? `<p>${text}</p>\n` : text;
+    },
+    image({ href, title, text }) {
+      const label = `🖼 ${text || href || gettext("image")}`;
+      const tokens = [{ type: "text", raw: label, text: label }];
+      return this.link({ href, title, tokens }).replace(/^<a /, '<a class="image-link" ');
+    },
+  },
+});
 
 const SAFE_LINK = /^(?:https?:|mailto:)/i;
 const FORBID_TAGS = [
@@ -17,17 +38,6 @@ const FORBID_TAGS = [
 ];
 
 const purifier = DOMPurify(window);
-purifier.addHook("uponSanitizeElement", (node, data) => {
-  // An image becomes a link placed right after it (the sanitiser visits it
-  // next and checks its href); the image itself is then removed, unloaded.
-  if (data.tagName !== "img" || !node.parentNode) return;
-  const source = node.getAttribute("src") || "";
-  const link = node.ownerDocument.createElement("a");
-  link.setAttribute("href", source);
-  link.className = "image-link";
-  link.textContent = `🖼 ${node.getAttribute("alt") || source || gettext("image")}`;
-  node.after(link);
-});
 purifier.addHook("afterSanitizeAttributes", (node) => {
   if (node.nodeName === "A" && node.hasAttribute("href")) {
     node.setAttribute("target", "_blank");

@@ -5,6 +5,8 @@
 const PING_EVERY = 25000;
 const PONG_WITHIN = 10000;
 const BACKOFF_MAX = 10000;
+const SIGNED_OUT = 4401; // the close code of a socket that is not signed in (docs/protocol.md)
+const SESSION_CHECK_DELAY = 1000;
 
 export class Connection extends EventTarget {
   constructor(path) {
@@ -16,6 +18,9 @@ export class Connection extends EventTarget {
     this.pingTimer = null;
     this.pongTimer = null;
     this.retryTimer = null;
+    this.checking = false; // after a 4401: does a fresh handshake still sign in?
+    this.signedOut = false; // then it did not: no more reconnecting
+    this.held = []; // frames waiting for the parts of a large frame before them
     window.addEventListener("online", () => this.reconnectNow());
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") this.reconnectNow();
@@ -28,21 +33,46 @@ export class Connection extends EventTarget {
 
   connect() {
     clearTimeout(this.retryTimer);
+    if (this.signedOut) return;
     const socket = new WebSocket(this.url);
     this.socket = socket;
+    this.held = []; // parts never span two connections
     socket.addEventListener("open", () => {
       this.attempt = 0;
       this.startPings();
-      this.dispatchEvent(new Event("open"));
+      // While checking, only a pong proves this socket is signed in.
+      if (this.checking) this.send({ type: "ping" });
+      else this.dispatchEvent(new Event("open"));
     });
     socket.addEventListener("message", (event) => this.receive(event.data));
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (event) => {
       if (this.socket !== socket) return;
       this.stopPings();
       this.socket = null;
+      if (event.code === SIGNED_OUT) {
+        this.sessionEnded();
+        return;
+      }
       this.dispatchEvent(new Event("offline"));
       this.scheduleReconnect();
     });
+  }
+
+  // The server closed with 4401. A password change in this browser replaces its
+  // session, so one fresh handshake tells whether it is still signed in; if that
+  // is refused too, the tab is signed out and stops reconnecting. The old session
+  // ends while the password change is still being answered: the check waits a
+  // moment, or it would race the response that brings the new session cookie.
+  sessionEnded() {
+    if (this.checking) {
+      this.signedOut = true;
+      this.dispatchEvent(new Event("signedout"));
+      return;
+    }
+    this.checking = true;
+    this.dispatchEvent(new Event("offline"));
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.connect(), SESSION_CHECK_DELAY);
   }
 
   receive(text) {
@@ -54,9 +84,45 @@ export class Connection extends EventTarget {
     }
     if (frame.type === "pong") {
       clearTimeout(this.pongTimer);
+      if (this.checking) {
+        this.checking = false;
+        this.dispatchEvent(new Event("open"));
+      }
+      return;
+    }
+    if (frame.type === "part" || this.held.length) {
+      this.hold(frame);
       return;
     }
     this.dispatchEvent(new CustomEvent("frame", { detail: frame }));
+  }
+
+  // A frame too large for one websocket message comes as `part` frames
+  // (docs/protocol.md). Frames that arrive while one is incomplete wait behind
+  // it, so the page sees every frame in the order the server sent them.
+  hold(frame) {
+    if (frame.type !== "part") {
+      this.held.push({ frame });
+    } else {
+      let entry = this.held.find((item) => item.id === frame.id);
+      if (!entry) {
+        entry = { id: frame.id, of: frame.of, texts: [], count: 0, frame: null };
+        this.held.push(entry);
+      }
+      entry.texts[frame.n] = frame.text;
+      entry.count += 1;
+      if (entry.count === entry.of) {
+        try {
+          entry.frame = JSON.parse(entry.texts.join(""));
+        } catch {
+          entry.frame = { type: "ignored" };
+        }
+      }
+    }
+    while (this.held.length && this.held[0].frame) {
+      const ready = this.held.shift().frame;
+      this.dispatchEvent(new CustomEvent("frame", { detail: ready }));
+    }
   }
 
   send(frame) {

@@ -14,11 +14,14 @@ const STATUS_TEXT = {
 const timeFormat = new Intl.DateTimeFormat(language, { dateStyle: "medium", timeStyle: "short" });
 
 export class ThreadView {
-  constructor({ scroller, list, jump, handlers }) {
+  constructor({ scroller, list, jump, handlers, errorMessages = {} }) {
     this.scroller = scroller;
     this.list = list;
     this.jump = jump;
     this.handlers = handlers;
+    this.errorMessages = errorMessages; // error code → text in the page's language (server's table)
+    this.retries = new Map(); // answer id → when the provider is tried again (ms)
+    this.retryTimer = null;
     this.nodes = new Map();
     this.dirty = new Set();
     this.frame = null;
@@ -31,6 +34,7 @@ export class ThreadView {
   }
 
   show(thread) {
+    for (const id of [...this.retries.keys()]) this.clearRetry(id);
     this.thread = thread;
     this.following = true;
     this.render();
@@ -171,6 +175,7 @@ export class ThreadView {
   }
 
   fillStatus(status, message) {
+    if (message.status === "streaming" && this.retries.has(message.id)) return this.paintRetry(message.id);
     const describe = STATUS_TEXT[message.status];
     status.className = `status status-${message.status}`;
     if (!describe) {
@@ -179,8 +184,47 @@ export class ThreadView {
       return;
     }
     status.hidden = false;
-    const detail = message.error_message ? ` ${message.error_message}` : "";
-    status.textContent = describe() + detail;
+    // The text for the code, never the provider's own words (they stay in the server log).
+    const reason = this.errorMessages[message.error_code] || message.error_message;
+    status.textContent = describe() + (reason ? ` ${reason}` : "");
+  }
+
+  // The provider asked to wait (429/503): say so on the answer, counting down.
+  showRetry(ids, seconds) {
+    const at = Date.now() + seconds * 1000;
+    for (const id of ids) {
+      this.retries.set(id, at);
+      this.paintRetry(id);
+    }
+    if (this.retryTimer === null) this.retryTimer = setInterval(() => this.tickRetries(), 1000);
+  }
+
+  clearRetry(id) {
+    if (!this.retries.delete(id)) return;
+    const node = this.nodes.get(id);
+    const message = this.thread && this.thread.messages.get(id);
+    if (node && message) this.fillStatus(node.querySelector(".status"), message);
+    if (!this.retries.size) {
+      clearInterval(this.retryTimer);
+      this.retryTimer = null;
+    }
+  }
+
+  tickRetries() {
+    for (const id of this.retries.keys()) this.paintRetry(id);
+  }
+
+  paintRetry(id) {
+    const node = this.nodes.get(id);
+    if (!node) return;
+    const status = node.querySelector(".status");
+    const left = Math.max(0, Math.ceil((this.retries.get(id) - Date.now()) / 1000));
+    status.className = "status status-retrying";
+    status.hidden = false;
+    status.setAttribute("role", "status");
+    status.textContent = left
+      ? interpolate(gettext("The provider is busy — retrying in %(seconds)s s"), { seconds: left })
+      : gettext("The provider is busy — retrying now…");
   }
 
   fillActions(actions, message) {
@@ -192,7 +236,7 @@ export class ThreadView {
     if (message.role === "user") {
       buttons.push(button("edit", gettext("Edit"), gettext("Edit and resend")));
     } else if (done) {
-      if (message.status === "truncated") {
+      if (message.status === "truncated" && message.error_code !== "answer_too_long") {
         buttons.push(button("continue", gettext("Continue"), gettext("Continue the answer")));
       }
       if (message.status === "error" || message.status === "interrupted") {
