@@ -12,7 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from conversations.origins import SameOriginOnly  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
-from conversations.runtime import StartRuntime, start_with_the_server  # noqa: E402
+from conversations.turn.runtime import StartRuntime, start_with_the_server  # noqa: E402
 
 application = StartRuntime(
     ProtocolTypeRouter(

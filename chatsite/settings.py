@@ -59,7 +59,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "conversations.health.HealthCheckMiddleware",
+    "conversations.views.health.HealthCheckMiddleware",
     "conversations.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "conversations.middleware.ContentSecurityPolicyMiddleware",

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
-from conversations import accounts
+from conversations.views import accounts
 
 urlpatterns = [
     path("admin/", admin.site.urls),

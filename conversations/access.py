@@ -9,14 +9,23 @@ import uuid
 from typing import Any
 
 from django.http import Http404
+from django.utils.translation import gettext
 
 from conversations.models import Conversation, Message, ModelConfig, Persona
+from conversations.refusals import Refused
 
 
-class NotFound(Http404):
-    """Raised for missing objects and for other people's objects alike."""
+class NotFound(Refused, Http404):
+    """Raised for missing objects and for other people's objects alike.
 
-    code = "not_found"
+    What is missing stays in the exception (for the log); people read one text.
+    """
+
+    status = 404
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("not_found", gettext("Not found."))
+        self.detail = detail
 
 
 def parse_uuid(value: Any) -> uuid.UUID:
@@ -26,10 +35,15 @@ def parse_uuid(value: Any) -> uuid.UUID:
         raise NotFound("No such object.") from None
 
 
-def conversation_for(user, conversation_id: Any, *, lock: bool = False) -> Conversation:
+def conversation_for(
+    user, conversation_id: Any, *, lock: bool = False, annotate: dict | None = None
+) -> Conversation:
+    """`annotate`: expressions read in the same query (a turn start asks for several)."""
     queryset = Conversation.objects.for_user(user)
     if lock:
         queryset = queryset.select_for_update()
+    if annotate:
+        queryset = queryset.annotate(**annotate)
     try:
         return queryset.get(pk=parse_uuid(conversation_id))
     except Conversation.DoesNotExist:

@@ -8,11 +8,7 @@ class ConversationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from conversations import (
-            checks,  # noqa: F401  (registers system checks)
-            runtime,
-            signals,  # noqa: F401  (sessions that end close their sockets)
-            titles,
+        from conversations import (  # noqa: F401
+            checks,  # registers system checks
+            signals,  # sessions that end close their sockets
         )
-
-        runtime.STARTUP_HOOKS.append(titles.register)

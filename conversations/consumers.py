@@ -1,7 +1,7 @@
 """The chat websocket: speaks the protocol of docs/protocol.md, nothing more.
 
 One socket per browser tab. Turns run in the worker runtime, not here, so this
-consumer only checks frames, asks services to start turns, and relays.
+consumer only checks frames, turns them into turn requests, and relays.
 """
 
 import json
@@ -11,26 +11,19 @@ from functools import partial
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conversations import access, frames, recovery, services, sessions
+from conversations import access, frames, sessions
 from conversations.frames import FrameError
 from conversations.models import Message
-from conversations.runtime import conversation_group, get_runtime
+from conversations.refusals import Refused
+from conversations.turn import Replay, TurnRequest, conversation_group, get_runtime, start_turn
+from conversations.turn.recovery import stop_orphan
 
 logger = logging.getLogger(__name__)
 
 # The socket is not (or no longer) signed in; the page stops reconnecting.
 SIGNED_OUT = 4401
-
-STARTERS = {
-    "send": services.start_send,
-    "regenerate": services.start_regenerate,
-    "edit": services.start_edit,
-    "continue": services.start_continue,
-}
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -68,7 +61,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # A failing channel layer (Redis restarting) ends the consumer without
             # disconnect(): the worker must stop writing deltas to this socket.
             if getattr(self, "runtime", None) is not None and self.conversation_id:
-                self.runtime.unfollow(self, self.conversation_id)
+                self.runtime.hub.unfollow(self.conversation_id, self.send_text)
 
     async def dispatch(self, message: dict) -> None:
         """Channels hops to a thread to close stale database connections before
@@ -86,17 +79,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             frame = frames.parse(text_data)
             await getattr(self, f"on_{frame.type}")(frame)
-        except FrameError as error:
-            await self.send_frame(error.frame())
         except SessionEnded:
             await self._end_session()
-        except services.TurnRefused as error:
-            await self.send_frame(
-                frames.error_frame(error.code, error.message, frame.client_id, **error.extra)
-            )
-        except access.NotFound:
-            message = _("Not found.")
-            await self.send_frame(frames.error_frame("not_found", message, _client_id(frame)))
+        except Refused as refused:  # every rule's refusal, answered in one place
+            await self.send_frame(frames.refusal_frame(refused, _client_id(frame)))
         except Exception:
             logger.exception("Socket frame %s failed", getattr(frame, "type", "?"))
             message = _("Something went wrong on the server; nothing was lost. Try again.")
@@ -129,17 +115,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
     on_regenerate = on_edit = on_continue = on_send
 
     async def _start(self, frame) -> None:
-        starter = partial(STARTERS[frame.type], user=self.user, worker=self.runtime.channel)
+        start = partial(start_turn, user=self.user, worker=self.runtime.channel)
         result = await database_sync_to_async(_while_signed_in)(
-            self.session_key, self.user, starter, frame=frame
+            self.session_key, self.user, start, request=TurnRequest.from_frame(frame)
         )
         await self._follow(str(result.conversation_id))
-        if isinstance(result, services.Replay):
+        if isinstance(result, Replay):
             await self._replay(result, frame.client_id)
             return
         await self.runtime.begin_turn(result, frame.client_id)
 
-    async def _replay(self, replay: services.Replay, client_id: str) -> None:
+    async def _replay(self, replay: Replay, client_id: str) -> None:
         for message in replay.frames:
             await self.send_frame(frames.message_frame(message, client_id))
         streaming = await database_sync_to_async(_streaming_messages)(replay.conversation_id)
@@ -178,12 +164,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if message["status"] != Message.Status.STREAMING:
             await self.send_frame(frames.done_frame(message))
             return
-        stopped = await database_sync_to_async(recovery.stop_orphan)(message["id"])
+        stopped = await database_sync_to_async(stop_orphan)(message["id"])
         if stopped:
-            await self.runtime.announce(stopped["conversation_id"], frames.done_frame(stopped))
+            await self.runtime.hub.announce(stopped["conversation_id"], frames.done_frame(stopped))
         else:
             control = {"type": "turn.stop", "message_id": message["id"]}
-            await self.runtime.send_control(message["worker"], control)
+            await self.runtime.hub.send_control(message["worker"], control)
 
     # --- Following a conversation --------------------------------------------------
 
@@ -192,13 +178,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await self._unfollow()
         self.conversation_id = conversation_id
-        self.runtime.follow(self, conversation_id)
+        self.runtime.hub.follow(conversation_id, self.send_text)
         await self.channel_layer.group_add(conversation_group(conversation_id), self.channel_name)
 
     async def _unfollow(self) -> None:
         if not self.conversation_id:
             return
-        self.runtime.unfollow(self, self.conversation_id)
+        self.runtime.hub.unfollow(self.conversation_id, self.send_text)
         await self.channel_layer.group_discard(
             conversation_group(self.conversation_id), self.channel_name
         )
@@ -234,7 +220,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _control(self, worker: str, kind: str, message_id: str, **extra) -> None:
         message = {"type": kind, "message_id": message_id, "reply_channel": self.channel_name}
-        await self.runtime.send_control(worker, {**message, **extra})
+        await self.runtime.hub.send_control(worker, {**message, **extra})
 
     async def _send_final(self, message_id: str) -> None:
         message = await database_sync_to_async(_message_dict)(self.user, message_id)
@@ -305,14 +291,7 @@ def _streaming_messages(conversation_id) -> list[dict]:
 
 
 def _with_worker(message: Message) -> dict:
-    return {**message.to_dict(), "worker": message.worker if _alive(message) else ""}
-
-
-def _alive(message: Message) -> bool:
-    if message.heartbeat is None:
-        return False
-    age = (timezone.now() - message.heartbeat).total_seconds()
-    return age < settings.CHATSITE_STALE_AFTER
+    return {**message.to_dict(), "worker": message.worker if message.has_live_worker() else ""}
 
 
 def _message_to_stop(user, fields: dict) -> dict | None:

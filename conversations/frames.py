@@ -17,20 +17,18 @@ from django.utils.translation import gettext as _
 
 from conversations import json_input
 from conversations.llm.text import clean_text
+from conversations.refusals import Refused
 
 CLIENT_ID_PATTERN = re.compile(r"\A[A-Za-z0-9_.:-]{1,64}\Z")
 ID_LIMIT = 2**63  # what a database integer holds
 
 
-class FrameError(Exception):
-    """A frame we refuse; becomes an `error` frame with this code."""
+class FrameError(Refused):
+    """A frame we refuse before it is parsed whole: it may still name its client_id."""
 
     def __init__(self, code: str, message: str, client_id: str | None = None, **extra: Any):
-        self.code, self.message, self.client_id, self.extra = code, message, client_id, extra
-        super().__init__(message)
-
-    def frame(self) -> dict:
-        return error_frame(self.code, self.message, self.client_id, **self.extra)
+        super().__init__(code, message, **extra)
+        self.client_id = client_id
 
 
 @dataclass(frozen=True)
@@ -202,6 +200,12 @@ CHECKS = {
 
 
 # --- Outbound ---------------------------------------------------------------
+
+
+def refusal_frame(refused: Refused, client_id: str | None = None) -> dict:
+    """The `error` frame of any refusal, echoing the client id of the frame it refuses."""
+    client_id = getattr(refused, "client_id", None) or client_id
+    return error_frame(client_id=client_id, **refused.as_error())
 
 
 def error_frame(code: str, message: str, client_id: str | None = None, **extra: Any) -> dict:

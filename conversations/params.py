@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from conversations import tokens
 from conversations.llm.text import clean_text
+from conversations.refusals import Refused
 
 N_MAX = 4  # each choice is a full generation, billed as such
 STOP_SEQUENCES_MAX = 4
@@ -56,14 +57,15 @@ class ModelLimits:
         return self.context_window - 1 if self.context_window else None
 
 
-class ParamsInvalid(ValueError):
+class ParamsInvalid(Refused, ValueError):
     """One or more parameters broke the rules; ``errors`` maps name to message."""
-
-    code = "invalid_params"
 
     def __init__(self, errors: dict[str, str]):
         self.errors = errors
-        super().__init__("; ".join(f"{name}: {message}" for name, message in errors.items()))
+        super().__init__("invalid_params", _("Some parameters are not valid."), fields=errors)
+
+    def __str__(self) -> str:
+        return "; ".join(f"{name}: {message}" for name, message in self.errors.items())
 
 
 class _Invalid(ValueError):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from conversations import personas
+from conversations.views import media, personas
 
 urlpatterns = [
     path("", personas.persona_list, name="personas"),
@@ -12,5 +12,5 @@ urlpatterns = [
     path("<uuid:persona_id>/edit/", personas.persona_edit, name="persona_edit"),
     path("<uuid:persona_id>/duplicate/", personas.persona_duplicate, name="persona_duplicate"),
     path("<uuid:persona_id>/delete/", personas.persona_delete, name="persona_delete"),
-    path("<uuid:persona_id>/avatar/", personas.persona_avatar, name="persona_avatar"),
+    path("<uuid:persona_id>/avatar/", media.persona_avatar, name="persona_avatar"),
 ]

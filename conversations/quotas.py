@@ -9,7 +9,7 @@ budget covers the summed usage of all its members.
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from conversations.models import Quota, SiteSettings, UsageDaily
@@ -42,10 +42,21 @@ class OverBudget(Exception):
 
 
 def budgets_for(user, today: date | None = None) -> list[Budget]:
-    """Every budget that applies to the user, with what has been used of it."""
+    """Every budget that applies to the user, with what has been used of it.
+
+    The user's quota and their teams' are read in one query (every turn start
+    does this); usage is summed only for the limits that are set.
+    """
     today = today or timezone.localdate()
-    budgets = _user_budgets(user, today)
-    for group in user.groups.select_related("quota").filter(quota__isnull=False):
+    quotas = Quota.objects.filter(Q(user=user) | Q(group__user=user)).select_related("group")
+    own, teams = None, []
+    for quota in quotas:
+        if quota.user_id == user.pk:
+            own = quota
+        elif quota.group is not None:
+            teams.append(quota.group)
+    budgets = _user_budgets(user, own, today)
+    for group in sorted(teams, key=lambda team: team.pk):
         budgets += team_budgets(group, today)
     return budgets
 
@@ -64,8 +75,7 @@ def check(user, needed: int, today: date | None = None) -> None:
             raise OverBudget(budget, today)
 
 
-def _user_budgets(user, today: date) -> list[Budget]:
-    quota = Quota.objects.filter(user=user).first()
+def _user_budgets(user, quota: Quota | None, today: date) -> list[Budget]:
     if quota is None:
         site = SiteSettings.cached()  # read on every turn start
         quota = Quota(

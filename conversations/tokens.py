@@ -1,7 +1,8 @@
 """Token counting for chat requests: the one place that uses tiktoken.
 
-Pure Python on purpose (no Django), so the consumer, the services module and the
-admin can all share it and tests need no database.
+No database and no models, so the consumer, the turn and the admin can all
+share it and tests need no database; a prompt that cannot fit is refused here,
+with the message people read (see refusals.py).
 
 tiktoken downloads an encoding on first use. When that fails (no network, no
 cache), counts fall back to a weaker estimate flagged ``exact=False``, a warning
@@ -18,6 +19,9 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import tiktoken
+from django.utils.translation import gettext as _
+
+from conversations.refusals import Refused
 
 logger = logging.getLogger(__name__)
 
@@ -49,20 +53,30 @@ class ContextPlan:
     kept_refs: list
 
 
-class ContextError(ValueError):
-    code = "context_error"
+class ContextError(Refused, ValueError):
+    """The prompt cannot fit the model's window: refused before any upstream call."""
 
-    def __init__(self, message: str, *, needed: int = 0, available: int = 0) -> None:
-        super().__init__(message)
+    def __init__(self, code: str, message: str, *, needed: int, available: int) -> None:
+        super().__init__(code, message, needed=needed, available=available)
         self.needed, self.available = needed, available
 
 
 class MessageTooLong(ContextError):
-    code = "message_too_long"
+    def __init__(self, *, needed: int, available: int) -> None:
+        message = _(
+            "Your message is too long for this model: it needs %(needed)s tokens and "
+            "%(available)s are available. Shorten it or choose a model with a larger window."
+        ) % {"needed": needed, "available": available}
+        super().__init__("message_too_long", message, needed=needed, available=available)
 
 
 class ContextTooSmall(ContextError):
-    code = "context_too_small"
+    def __init__(self, *, needed: int, available: int) -> None:
+        message = _(
+            "The system prompt and answer length leave no room for the conversation "
+            "(%(needed)s tokens needed, %(available)s available). Lower max_tokens."
+        ) % {"needed": needed, "available": available}
+        super().__init__("context_too_small", message, needed=needed, available=available)
 
 
 class EncodingUnavailable(RuntimeError):
@@ -231,22 +245,11 @@ def build_context(
     tokenizer, rule = _tokenizer(model), _rule(model)
     used = rule.reply_priming + sum(_message_tokens(tokenizer, rule, m) for m in system)
     if used > budget:
-        raise ContextTooSmall(
-            f"The system prompt needs {used} tokens but only {budget} are available "
-            f"({context_window} context window minus {max_tokens} max_tokens).",
-            needed=used,
-            available=budget,
-        )
+        raise ContextTooSmall(needed=used, available=budget)
     kept, total = _newest_that_fit(history, tokenizer, rule, used, budget)
     if history and not kept:
         newest = _item_tokens(tokenizer, rule, history[-1])
-        raise MessageTooLong(
-            f"The newest message needs {newest} tokens but only {budget - used} are left "
-            f"({context_window} context window, minus {max_tokens} max_tokens for the reply, "
-            f"minus {used} for the system prompt and reply priming).",
-            needed=newest,
-            available=budget - used,
-        )
+        raise MessageTooLong(needed=newest, available=budget - used)
     messages = [*system, *({"role": item.role, "content": item.content} for item in kept)]
     refs = [item.ref for item in kept]
     return ContextPlan(messages, total, len(history) - len(kept), tokenizer.exact, refs)
@@ -254,12 +257,7 @@ def build_context(
 
 def _prompt_budget(context_window: int, max_tokens: int) -> int:
     if max_tokens >= context_window:
-        raise ContextTooSmall(
-            f"max_tokens ({max_tokens}) leaves no room for the prompt "
-            f"in a {context_window}-token context window.",
-            needed=max_tokens,
-            available=context_window,
-        )
+        raise ContextTooSmall(needed=max_tokens, available=context_window)
     return context_window - max_tokens
 
 

@@ -1,13 +1,13 @@
 from django.urls import include, path
 
-from conversations import accounts, views
-from conversations.api import conversations as conversation_api
-from conversations.api import profile as profile_api
-from conversations.api import tokens as token_api
+from conversations.views import accounts, chat
+from conversations.views.api import conversations as conversation_api
+from conversations.views.api import profile as profile_api
+from conversations.views.api import tokens as token_api
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("c/<uuid:conversation_id>/", views.conversation_page, name="conversation"),
+    path("", chat.home, name="home"),
+    path("c/<uuid:conversation_id>/", chat.conversation_page, name="conversation"),
     path("api/tokens/count", token_api.count_tokens, name="count_tokens"),
     path("api/conversations", conversation_api.conversation_list, name="conversation_list"),
     path(

@@ -39,8 +39,8 @@ def forget_cached_settings():
     """
     from django.core.cache import cache
 
-    from conversations.health import UPSTREAM_CACHE_KEY
     from conversations.models.governance import SITE_SETTINGS_CACHE_KEY
+    from conversations.views.health import UPSTREAM_CACHE_KEY
 
     keys = [SITE_SETTINGS_CACHE_KEY, UPSTREAM_CACHE_KEY]
     cache.delete_many(keys)
@@ -151,7 +151,7 @@ async def runtime():
     from django.db import connections
 
     from conversations import llm
-    from conversations.runtime import get_runtime, shutdown_runtime
+    from conversations.turn import get_runtime, shutdown_runtime
 
     channel_layers.backends.clear()
     worker = await get_runtime()

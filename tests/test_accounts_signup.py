@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from conversations.accounts import create_invitation
+from conversations.invitations import create_invitation
 from conversations.models import Invitation, Persona, Profile, Quota, SiteSettings, UsageDaily
 from conversations.models.accounts import hash_token
 

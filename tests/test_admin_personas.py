@@ -96,7 +96,7 @@ def test_an_avatar_uploaded_in_the_admin_is_checked_and_previewed(
 def test_staff_without_persona_permissions_cannot_load_private_avatars(
     client, staff, persona, settings, tmp_path
 ):
-    from conversations.media import clean_avatar
+    from conversations.avatars import clean_avatar
 
     settings.MEDIA_ROOT = tmp_path
     data = io.BytesIO()

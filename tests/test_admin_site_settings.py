@@ -5,9 +5,9 @@ from channels.db import database_sync_to_async
 from django.core.cache import cache
 
 from conversations import review
-from conversations.context import system_messages
 from conversations.models import Persona, SiteSettings
 from conversations.models.governance import SITE_SETTINGS_CACHE_KEY
+from conversations.turn.prompt import system_messages
 
 
 def configure(**values) -> SiteSettings:

@@ -177,6 +177,24 @@ def test_opening_a_conversation_from_the_sidebar_does_not_reload(
     expect(page).to_have_title(re.compile("Older chat"))
 
 
+def test_back_and_forward_move_between_conversations_without_a_reload(
+    browse, alice, upstream_model
+):
+    first = Conversation.objects.create(owner=alice, title="Older chat")
+    Message.objects.create(conversation=first, role="user", content="from before")
+    page, _ = browse(alice)
+    page.evaluate("window.__marker = 'same page'")
+    page.get_by_role("link", name="Older chat").click()
+    expect(page.locator(".message.user")).to_have_text(re.compile("from before"))
+    page.go_back()
+    expect(page.locator(".message.user")).to_have_count(0)
+    expect(page).to_have_title(re.compile("New chat"))
+    page.go_forward()
+    expect(page.locator(".message.user")).to_have_text(re.compile("from before"))
+    expect(page).to_have_title(re.compile("Older chat"))
+    assert page.evaluate("window.__marker") == "same page"
+
+
 def test_the_sidebar_renames_pins_archives_searches_and_deletes(browse, alice, upstream_model):
     for title in ("Alpha plans", "Beta notes", "Gamma ideas"):
         conversation = Conversation.objects.create(owner=alice, title=title)

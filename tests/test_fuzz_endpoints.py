@@ -35,7 +35,7 @@ ID_KEYS = ("conversation_id", "persona_id", "message_id")
 def is_json_endpoint(view) -> bool:
     module = getattr(view, "__module__", "")
     returns = getattr(view, "__annotations__", {}).get("return")
-    return module.startswith("conversations.api") or returns in (JsonResponse, "JsonResponse")
+    return module.startswith("conversations.views.api") or returns in (JsonResponse, "JsonResponse")
 
 
 def user_routes() -> list[str]:

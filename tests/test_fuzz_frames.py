@@ -88,7 +88,7 @@ def test_the_parser_answers_every_generated_frame_with_a_frame_or_a_typed_error(
         inbound = frames.parse(text)
     except frames.FrameError as error:
         assert error.code in CODES
-        frames.encode(error.frame()).encode()  # goes out as UTF-8, whatever came in
+        frames.encode(frames.refusal_frame(error)).encode()  # goes out as UTF-8, whatever came in
     else:
         assert inbound.type == frame_type
 

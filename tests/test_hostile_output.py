@@ -11,8 +11,8 @@ import pytest
 from channels.db import database_sync_to_async
 from django.db import connections
 
-from conversations import recovery
 from conversations.models import Conversation, Message
+from conversations.turn import recovery
 from tests.cluster.seed import session_cookie
 from tests.cluster.tabs import Tab
 from tests.fakeupstream import Scenario

@@ -49,9 +49,9 @@ async def test_a_socket_ended_by_a_channel_layer_failure_is_forgotten(
     assert (await socket.connect())[0]
     await socket.send(type="subscribe", conversation_id=str(conversation.id))
     await socket.next_of("subscribed")
-    assert len(runtime.sockets[str(conversation.id)]) == 1
+    assert len(runtime.hub.sockets[str(conversation.id)]) == 1
 
     failing_layer.set()
     with pytest.raises(ConnectionError):
         await socket.communicator.receive_output(timeout=2)
-    assert str(conversation.id) not in runtime.sockets
+    assert str(conversation.id) not in runtime.hub.sockets

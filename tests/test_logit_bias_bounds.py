@@ -3,7 +3,7 @@
 import pytest
 from channels.db import database_sync_to_async
 
-from conversations.forms import PersonaForm
+from conversations.forms.personas import PersonaForm
 from conversations.models import Message, ModelConfig
 from conversations.params import ModelLimits, ParamsInvalid, validate_params
 

@@ -269,7 +269,7 @@ def test_deleting_a_persona_keeps_its_conversations(
 
 
 def _avatar_file():
-    from conversations.media import clean_avatar
+    from conversations.avatars import clean_avatar
 
     return clean_avatar(png())
 

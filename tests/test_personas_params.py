@@ -151,7 +151,8 @@ def test_the_preview_explains_problems_and_hides_other_peoples_models(signed_in,
     assert "must be from -100 to 100" in response.json()["error"]
     chat_model.allowed_groups.add(team)
     response = signed_in.post("/personas/logit-bias/", body, content_type="application/json")
-    assert response.status_code == 400
+    assert response.status_code == 404  # as for any object of someone else's
+    assert response.json()["error"]["code"] == "not_found"
 
 
 # --- Through the socket ----------------------------------------------------------------------

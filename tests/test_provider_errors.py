@@ -49,7 +49,7 @@ async def test_the_user_never_sees_what_the_provider_said(
 ):
     leaky_failures(fake)
     socket = await open_socket(alice)
-    with caplog.at_level(logging.WARNING, logger="conversations.streaming"):
+    with caplog.at_level(logging.WARNING, logger="conversations.turn.stream"):
         result = await socket.turn("Hello")
     answer = await stored(result.message_id)
 

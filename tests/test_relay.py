@@ -13,16 +13,18 @@ from channels.db import database_sync_to_async
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from conversations import frames, llm, services
+from conversations import frames, llm
 from conversations.llm import Delta, Finish
-from conversations.runtime import WorkerRuntime
-from conversations.streaming import ChoiceStream, Turn
+from conversations.turn import TurnRequest, start_turn
+from conversations.turn.plan import Choice, TurnPlan
+from conversations.turn.runtime import WorkerRuntime
+from conversations.turn.stream import ChoiceStream, Turn
 from conversations.upstream import provider_settings
 from tests.fakeupstream import Scenario
 
 
 class Recorder:
-    """Stands in for the worker runtime: keeps what the turn sends, in order."""
+    """Stands in for the hub: keeps what the turn sends, in order."""
 
     coalesce_interval = 0.0
 
@@ -38,14 +40,14 @@ class Recorder:
 
 
 def a_turn(choices: int = 1) -> tuple[Turn, Recorder]:
-    plan = services.TurnPlan(
+    plan = TurnPlan(
         owner_id=1,
         conversation_id=uuid.uuid4(),
         model_config_id=1,
         model_name="gpt-4",
         provider=llm.ProviderSettings(base_url="http://127.0.0.1:9/v1", allow_local_network=True),
         body={},
-        choices=[services.Choice(uuid.uuid4()) for _ in range(choices)],
+        choices=[Choice(uuid.uuid4()) for _ in range(choices)],
         prompt_tokens=1,
         prompt_exact=True,
         omitted=0,
@@ -130,7 +132,7 @@ async def test_the_control_loop_ends_when_a_library_turns_its_cancellation_into_
                 raise ConnectionError("read interrupted") from None
 
     runtime = WorkerRuntime()
-    runtime.layer = Layer()
+    runtime.hub.layer = Layer()
     listening = asyncio.create_task(runtime._listen())
     await asyncio.sleep(0)
     listening.cancel()
@@ -145,10 +147,10 @@ async def test_a_tab_asking_to_follow_an_ended_answer_gets_the_stored_answer(
     fake.enqueue(Scenario(tokens=["All", " done"]))
     socket = await open_socket(alice)
     result = await socket.turn("Hello")
-    tab = await runtime.layer.new_channel()
+    tab = await runtime.hub.layer.new_channel()
     control = {"type": "turn.watch", "message_id": result.message_id, "reply_channel": tab}
     await runtime._handle(control)
-    relayed = await asyncio.wait_for(runtime.layer.receive(tab), 2)
+    relayed = await asyncio.wait_for(runtime.hub.layer.receive(tab), 2)
     frame = json.loads(relayed["text"])
     assert frame["type"] == "message"
     assert (frame["message"]["content"], frame["message"]["status"]) == ("All done", "complete")
@@ -163,11 +165,11 @@ def test_the_upstream_transport_comes_from_the_settings(upstream_model, settings
 @pytest.mark.django_db(transaction=True)
 async def test_a_turn_in_a_new_conversation_starts_with_few_queries(alice, upstream_model):
     """What runs before the upstream call sets the time to first token (bench/README.md)."""
-    frame = frames.parse(json.dumps({"type": "send", "content": "Hi", "client_id": "q-1"}))
+    request = TurnRequest(kind="send", content="Hi", client_id="q-1")
 
     def start():
         with CaptureQueriesContext(connection) as queries:
-            services.start_send(user=alice, worker="w", frame=frame)
+            start_turn(user=alice, worker="w", request=request)
         return queries
 
     queries = await database_sync_to_async(start)()

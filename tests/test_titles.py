@@ -4,7 +4,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from conversations.models import Conversation
-from conversations.titles import clean_title, first_words
+from conversations.turn.titles import clean_title, first_words
 from tests.fakeupstream import Scenario
 
 pytestmark = pytest.mark.django_db(transaction=True)

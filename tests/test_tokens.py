@@ -325,9 +325,8 @@ def test_it_refuses_a_newest_message_that_cannot_fit():
 
     assert caught.value.code == "message_too_long"
     assert isinstance(caught.value, ContextError)
-    assert f"needs {needed} tokens but only {200 - reply_priming('gpt-4')} are left" in str(
-        caught.value
-    )
+    assert (caught.value.needed, caught.value.available) == (needed, 200 - reply_priming("gpt-4"))
+    assert f"it needs {needed} tokens" in caught.value.message
 
 
 def test_it_refuses_max_tokens_that_fill_the_window():
@@ -338,17 +337,20 @@ def test_it_refuses_max_tokens_that_fill_the_window():
 
     assert caught.value.code == "context_too_small"
     assert isinstance(caught.value, ContextError)
-    assert "max_tokens (100)" in str(caught.value)
+    assert (caught.value.needed, caught.value.available) == (100, 100)
+    assert caught.value.extra == {"needed": 100, "available": 100}
 
 
 def test_it_refuses_a_system_prompt_that_cannot_fit():
     system = [{"role": "system", "content": "rule " * 200}]
     needed = count_messages(system, "gpt-4").tokens
 
-    with pytest.raises(ContextTooSmall, match=f"system prompt needs {needed} tokens but only 100"):
+    with pytest.raises(ContextTooSmall) as caught:
         build_context(
             system=system, history=history("hi"), model="gpt-4", context_window=150, max_tokens=50
         )
+
+    assert (caught.value.needed, caught.value.available) == (needed, 100)
 
 
 def test_it_builds_a_context_with_estimates_when_nothing_loads(nothing_loads):

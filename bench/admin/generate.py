@@ -105,7 +105,9 @@ def _base_rows(rng: random.Random, users: int) -> dict:
     User.groups.through.objects.bulk_create(
         User.groups.through(user_id=user.pk, group_id=rng.choice(teams).pk) for user in people
     )
-    provider = Provider.objects.create(name="bench", base_url="http://127.0.0.1:9/v1")
+    provider = Provider.objects.create(
+        name="bench", base_url="http://127.0.0.1:9/v1", allow_local_network=True
+    )
     models = [
         ModelConfig.objects.create(
             provider=provider,

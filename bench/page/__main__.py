@@ -50,7 +50,9 @@ def build(conversations: int, messages: int):
     Conversation.objects.all().delete()
     User.objects.filter(username="heavy").delete()
     user = User.objects.create_user("heavy", password="heavy-user-password")
-    provider, _ = Provider.objects.get_or_create(name="bench", base_url="http://127.0.0.1:9/v1")
+    provider, _ = Provider.objects.get_or_create(
+        name="bench", base_url="http://127.0.0.1:9/v1", defaults={"allow_local_network": True}
+    )
     ModelConfig.objects.get_or_create(provider=provider, model_id="gpt-4o-mini", is_default=True)
     now = timezone.now()
     Conversation.objects.bulk_create(

@@ -168,17 +168,3 @@ async def direct_round(session: aiohttp.ClientSession, url: str, count: int, con
     started = time.time()
     streams = await asyncio.gather(*(direct_turn(session, url, content) for _ in range(count)))
     return Round(list(streams), started, max(s.ended for s in streams))
-
-
-async def staggered_round(turn_of, offsets: list[float], turns: int) -> Round:
-    """Client i waits offsets[i], then runs `turns` turns back to back: N streams
-    run at once as in a steady state, without all starting in the same instant."""
-    started = time.time()
-
-    async def client(index: int, offset: float) -> list[Stream]:
-        await asyncio.sleep(offset)
-        return [await turn_of(index) for _ in range(turns)]
-
-    results = await asyncio.gather(*(client(i, o) for i, o in enumerate(offsets)))
-    streams = [s for client_streams in results for s in client_streams]
-    return Round(streams, started, max(s.ended for s in streams))

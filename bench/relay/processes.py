@@ -17,11 +17,13 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 class Pinned:
     """A subprocess started under `taskset -c CORE`, its output in a temporary log."""
 
-    def __init__(self, core: int, command: list[str], env: dict[str, str]) -> None:
+    def __init__(
+        self, core: int, command: list[str], env: dict[str, str], cwd: Path = ROOT
+    ) -> None:
         self.log = tempfile.NamedTemporaryFile(prefix="bench-relay-", suffix=".log", delete=False)  # noqa: SIM115
         self.process = subprocess.Popen(
             ["taskset", "-c", str(core), *command],
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -66,8 +68,19 @@ def fake_upstream(core: int, port: int, env: dict[str, str]) -> Pinned:
     return fake
 
 
-def daphne(core: int, port: int, env: dict[str, str]) -> Pinned:
+def daphne(core: int, port: int, env: dict[str, str], app_dir: Path = ROOT) -> Pinned:
+    """chatsite's worker, importing the app from `app_dir` (another checkout, to compare)."""
     command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-    worker = Pinned(core, [*command, "chatsite.asgi:application"], env)
+    worker = Pinned(core, [*command, "chatsite.asgi:application"], env, cwd=app_dir)
     worker.wait_for(f"http://127.0.0.1:{port}/accounts/login/")
+    return worker
+
+
+def bare(core: int, port: int, env: dict[str, str], upstream: str) -> Pinned:
+    """The bare Channels relay (bench/relay/bare.py), the floor, run like the app."""
+    env = {k: v for k, v in env.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["BENCH_BARE_UPSTREAM"] = upstream
+    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+    worker = Pinned(core, [*command, "bench.relay.bare:application"], env)
+    worker.wait_for(f"http://127.0.0.1:{port}/")
     return worker

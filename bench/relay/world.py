@@ -6,6 +6,7 @@ session cookies made here sign the load generator's sockets in.
 
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -38,8 +39,10 @@ def environment(database_url: str, transport: str) -> dict[str, str]:
         DATABASE_URL=database_url,
         LOG_LEVEL="warning",
         LLM_TRANSPORT=transport,
-        # The bench sends many turns per user and minute; titles would add requests.
+        # Limits lifted: the bench sends many turns per user and minute; titles
+        # from the model would add requests.
         CHATSITE_MESSAGES_PER_MINUTE="1000000",
+        CHATSITE_MAX_CONCURRENT_GENERATIONS="1000",
         CHATSITE_AUTO_TITLES="words",
     )
     if "TIKTOKEN_CACHE_DIR" not in env and SHARED_TIKTOKEN.is_dir():
@@ -47,8 +50,10 @@ def environment(database_url: str, transport: str) -> dict[str, str]:
     return env
 
 
-def setup_django(env: dict[str, str]) -> None:
+def setup_django(env: dict[str, str], app_dir: Path = ROOT) -> None:
+    """Django in this process, with the app imported from `app_dir` like the worker's."""
     os.environ.update(env)
+    sys.path.insert(0, str(app_dir))
     import django
 
     django.setup()
@@ -60,9 +65,12 @@ def setup_django(env: dict[str, str]) -> None:
 def provider_at(fake_url: str) -> None:
     from conversations.models import ModelConfig, Provider
 
+    # The fake is on loopback; older checkouts have no such switch.
+    local = {f.name for f in Provider._meta.get_fields()} & {"allow_local_network"}
     provider = Provider.objects.create(
         name="Fake upstream",
         base_url=fake_url,
+        **dict.fromkeys(local, True),
         connect_timeout=5,
         first_byte_timeout=30,
         idle_timeout=30,
@@ -103,30 +111,29 @@ def stored_answers(message_ids: list[str]) -> dict[str, tuple[str, str]]:
 
 
 def time_turn_writes(count: int, prompt: str) -> dict[str, float]:
-    """Milliseconds of services.start_send and finish_turn, called here in-process.
+    """Milliseconds of start_turn and finish_turn, called here in-process.
 
     The worker runs the same calls on its database thread; this isolates their
     cost from the thread hop and the event loop.
     """
     from django.contrib.auth.models import User
 
-    from conversations import frames, services
+    from conversations.turn import Status, TurnRequest, start_turn
+    from conversations.turn.finish import finish_turn
+    from conversations.turn.plan import Outcome
 
     user = User.objects.create(username=f"bench-writes-{uuid.uuid4().hex[:8]}", password="!")
     starts, finishes = [], []
     for _ in range(count):
-        frame = frames.parse(
-            frames.encode({"type": "send", "content": prompt, "client_id": uuid.uuid4().hex})
-        )
+        request = TurnRequest(kind="send", content=prompt, client_id=uuid.uuid4().hex)
         began = time.perf_counter()
-        plan = services.start_send(user=user, worker="bench", frame=frame)
+        plan = start_turn(user=user, worker="bench", request=request)
         starts.append((time.perf_counter() - began) * 1000)
         outcomes = [
-            services.Outcome(c.message_id, "x" * 4000, 200, services.Status.COMPLETE, "stop")
-            for c in plan.choices
+            Outcome(c.message_id, "x" * 4000, 200, Status.COMPLETE, "stop") for c in plan.choices
         ]
         began = time.perf_counter()
-        services.finish_turn(plan=plan, outcomes=outcomes, usage=None)
+        finish_turn(plan=plan, outcomes=outcomes, usage=None)
         finishes.append((time.perf_counter() - began) * 1000)
     return {
         "start_send_p50_ms": statistics.median(starts),

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from conversations import quotas
-from conversations.accounts import INVITATION_DAYS, issue
+from conversations.invitations import INVITATION_DAYS, issue
 from conversations.models import Invitation, Profile, Quota
 
 

@@ -5,7 +5,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from conversations.admin.lists import ReadOnlyAdminMixin
-from conversations.forms import PersonaForm
+from conversations.forms.personas import PersonaForm
 from conversations.models import Persona, PersonaVersion
 from conversations.params import PARAM_NAMES
 

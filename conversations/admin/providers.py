@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from conversations.admin import upstream
-from conversations.forms import ModelConfigForm
+from conversations.forms.providers import ModelConfigForm
 from conversations.models import ModelConfig, Provider
 from conversations.params import PARAM_NAMES
 

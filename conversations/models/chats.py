@@ -1,5 +1,6 @@
 """Conversations and their messages: a tree whose active branch is the thread."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -182,12 +183,23 @@ def _message_cost():
     )
 
 
+def stale_cutoff(stale_after: float | None = None):
+    """Heartbeats older than this are a dead worker's (CHATSITE_STALE_AFTER seconds ago)."""
+    seconds = settings.CHATSITE_STALE_AFTER if stale_after is None else stale_after
+    return timezone.now() - timedelta(seconds=seconds)
+
+
 class MessageQuerySet(models.QuerySet):
     def for_user(self, user) -> "MessageQuerySet":
         return self.filter(conversation__owner=user)
 
     def streaming(self) -> "MessageQuerySet":
         return self.filter(status=Message.Status.STREAMING)
+
+    def orphaned(self, stale_after: float | None = None) -> "MessageQuerySet":
+        """Answers still `streaming` whose worker stopped heart-beating: the stale rule."""
+        cutoff = stale_cutoff(stale_after)
+        return self.streaming().filter(Q(heartbeat__isnull=True) | Q(heartbeat__lt=cutoff))
 
     def as_dicts(self) -> list[dict]:
         """Message.to_dict for many rows, without building model instances.
@@ -327,6 +339,10 @@ class Message(models.Model):
             raise ValidationError({"parent": _("The parent belongs to another conversation.")})
         if self.parent_id and self.parent_id == self.id:
             raise ValidationError({"parent": _("A message cannot be its own parent.")})
+
+    def has_live_worker(self) -> bool:
+        """Whether a worker still runs this answer: the stale rule of orphaned(), for one row."""
+        return self.heartbeat is not None and self.heartbeat >= stale_cutoff()
 
     def to_dict(self, *, content: str | None = None, seq: int | None = None) -> dict:
         """The message as the browser sees it (frames and page data).

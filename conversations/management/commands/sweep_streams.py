@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from conversations.recovery import sweep_stale
+from conversations.turn.recovery import sweep_stale
 
 
 class Command(BaseCommand):

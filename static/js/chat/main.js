@@ -7,10 +7,12 @@ import { Sidebar } from "./sidebar.js";
 import { Connection } from "./socket.js";
 import { Thread } from "./store.js";
 import { ThreadView } from "./thread.js";
+import { Urls } from "./urls.js";
 
 const UNDO_FOR = 6000;
 const $ = (id) => document.getElementById(id);
 const boot = JSON.parse($("boot").textContent);
+const urls = new Urls(boot.urls);
 
 class ChatPage {
   constructor() {
@@ -18,7 +20,7 @@ class ChatPage {
     this.pending = new Map(); // client_id → {frame, text}: sent, not yet acknowledged
     this.buffer = null; // deltas held while a subscribe is answered
     this.deletions = new Map();
-    this.connection = new Connection(boot.urls.socket);
+    this.connection = new Connection(urls.socket);
     this.view = new ThreadView({
       scroller: $("thread"),
       list: $("messages"),
@@ -33,7 +35,7 @@ class ChatPage {
       },
     });
     this.sidebar = new Sidebar({
-      url: boot.urls.conversations,
+      urls,
       elements: {
         list: $("conversation-list"),
         groups: $("list-groups"),
@@ -106,9 +108,9 @@ class ChatPage {
 
   async open(id, { push = true } = {}) {
     if (id === this.thread.id) return this.closeSidebar();
-    const data = await getJSON(`${boot.urls.conversations}/${id}`);
+    const data = await getJSON(urls.detail(id));
     this.thread = new Thread(data);
-    if (push) history.pushState({ id }, "", `/c/${id}/`);
+    if (push) history.pushState({ id }, "", urls.page(id));
     this.showThread();
     this.subscribe();
     this.closeSidebar();
@@ -116,7 +118,7 @@ class ChatPage {
 
   newChat({ push = true } = {}) {
     this.thread = new Thread(null);
-    if (push) history.pushState({ id: null }, "", boot.urls.home);
+    if (push) history.pushState({ id: null }, "", urls.home);
     this.connection.send({ type: "unsubscribe" });
     this.showThread();
     this.closeSidebar();
@@ -218,7 +220,7 @@ class ChatPage {
   switchTo(message) {
     this.thread.leaf = this.thread.deepest(message).id;
     this.view.render();
-    request("PATCH", `${boot.urls.conversations}/${this.thread.id}`, { current_leaf: this.thread.leaf });
+    request("PATCH", urls.detail(this.thread.id), { current_leaf: this.thread.leaf });
   }
 
   // --- Frames from the server --------------------------------------------------
@@ -257,7 +259,7 @@ class ChatPage {
       persona: this.composer.persona, model: this.composer.model && this.composer.model.id,
       current_leaf: null, params: {},
     };
-    history.pushState({ id }, "", `/c/${id}/`);
+    history.pushState({ id }, "", urls.page(id));
     this.sidebar.setActive(id);
   }
 
@@ -322,7 +324,7 @@ class ChatPage {
   signedOut() {
     const link = document.createElement("a");
     const here = location.pathname + location.search;
-    link.href = `${boot.urls.login}?${new URLSearchParams({ next: here })}`;
+    link.href = `${urls.login}?${new URLSearchParams({ next: here })}`;
     link.textContent = gettext("Signed out — sign in again");
     $("connection").replaceChildren(link);
     $("connection").hidden = false;
@@ -371,7 +373,7 @@ class ChatPage {
 
   reallyDelete(id, keepalive = false) {
     this.deletions.delete(id);
-    return request("DELETE", `${boot.urls.conversations}/${id}`, undefined, { keepalive });
+    return request("DELETE", urls.detail(id), undefined, { keepalive });
   }
 
   toast(text, actionText, action) {
@@ -396,8 +398,8 @@ class ChatPage {
       this.newChat();
     });
     window.addEventListener("popstate", () => {
-      const match = location.pathname.match(/^\/c\/([0-9a-f-]{36})\/$/);
-      if (match) this.open(match[1], { push: false });
+      const id = urls.pageId(location.pathname);
+      if (id) this.open(id, { push: false });
       else this.newChat({ push: false });
     });
     window.addEventListener("pagehide", () => {
@@ -431,7 +433,7 @@ class ChatPage {
     const root = document.documentElement;
     const next = order[(order.indexOf(root.dataset.theme) + 1) % order.length];
     root.dataset.theme = next;
-    request("PATCH", boot.urls.profile, { theme: next });
+    request("PATCH", urls.profile, { theme: next });
   }
 }
 

@@ -8,9 +8,9 @@ const SEARCH_DELAY = 250;
 const DAY = 24 * 3600 * 1000;
 
 export class Sidebar {
-  constructor({ elements, url, handlers }) {
+  constructor({ elements, urls, handlers }) {
     this.el = elements;
-    this.url = url;
+    this.urls = urls;
     this.handlers = handlers;
     this.items = new Map();
     this.next = null;
@@ -70,7 +70,7 @@ export class Sidebar {
     if (this.query) params.set("q", this.query);
     if (this.archived) params.set("archived", "1");
     if (cursor) params.set("cursor", cursor);
-    return `${this.url}?${params}`;
+    return `${this.urls.conversations}?${params}`;
   }
 
   async loadMore() {
@@ -137,7 +137,7 @@ export class Sidebar {
     node.dataset.id = conversation.id;
     const link = document.createElement("a");
     link.className = "item-link";
-    link.href = `/c/${conversation.id}/`;
+    link.href = this.urls.page(conversation.id);
     const avatar = conversation.persona && conversation.persona.avatar ? `${conversation.persona.avatar} ` : "";
     link.textContent = avatar + (conversation.title || gettext("New chat"));
     if (conversation.pinned) link.prepend(pinMark());
@@ -209,7 +209,7 @@ export class Sidebar {
     if (action === "rename") return this.rename(conversation);
     if (action === "delete") return this.handlers.remove(conversation);
     const change = action === "pin" ? { pinned: !conversation.pinned } : { archived: !conversation.archived };
-    const data = await request("PATCH", `${this.url}/${conversation.id}`, change);
+    const data = await request("PATCH", this.urls.detail(conversation.id), change);
     this.handlers.changed(data.conversation);
   }
 
@@ -229,7 +229,7 @@ export class Sidebar {
       finished = true;
       const title = input.value.trim();
       if (save && title && title !== conversation.title) {
-        const data = await request("PATCH", `${this.url}/${conversation.id}`, { title });
+        const data = await request("PATCH", this.urls.detail(conversation.id), { title });
         this.handlers.changed(data.conversation);
       } else {
         this.render();

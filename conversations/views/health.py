@@ -1,7 +1,8 @@
 """GET /healthz for load balancers: database, channel layer, upstream reachability.
 
-Answered by a middleware at the front of the stack, before host validation and
-the HTTPS redirect, because balancers probe workers by address over plain HTTP.
+The view is answered by its middleware at the front of the stack, not through
+the URLconf, so before host validation and the HTTPS redirect: balancers
+probe workers by address over plain HTTP.
 A worker whose database or channel layer fails answers 503 and is taken out of
 rotation; an unreachable upstream is reported ("degraded") but answers 200,
 since every worker shares it and removing them all would help nobody.
@@ -14,7 +15,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from conversations import llm
 from conversations.models import Provider
@@ -30,18 +31,22 @@ class HealthCheckMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path != PATH:
             return self.get_response(request)
-        checks = {"database": _timed(_database), "channel_layer": _timed(_channel_layer)}
-        checks["upstream"] = _upstream()
-        healthy = checks["database"]["ok"] and checks["channel_layer"]["ok"]
-        status = "ok" if healthy and checks["upstream"]["ok"] else "degraded"
-        return JsonResponse(
-            {"status": status if healthy else "fail", "checks": checks},
-            status=200 if healthy else 503,
-            headers={"Cache-Control": "no-store"},
-        )
+        return health(request)
+
+
+def health(request: HttpRequest) -> JsonResponse:
+    checks = {"database": _timed(_database), "channel_layer": _timed(_channel_layer)}
+    checks["upstream"] = _upstream()
+    healthy = checks["database"]["ok"] and checks["channel_layer"]["ok"]
+    status = "ok" if healthy and checks["upstream"]["ok"] else "degraded"
+    return JsonResponse(
+        {"status": status if healthy else "fail", "checks": checks},
+        status=200 if healthy else 503,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def _timed(check) -> dict:

@@ -5,10 +5,11 @@ from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from conversations import access, context, tokens
-from conversations.api.common import BadInput, error_response, json_body
+from conversations import access, tokens
 from conversations.models import ModelConfig
 from conversations.models.providers import default_model_for
+from conversations.turn.prompt import system_messages
+from conversations.views.api.common import BadInput, json_body, json_endpoint
 
 COUNT_BODY_MAX = 2 * 1024 * 1024
 COUNT_MESSAGES_MAX = 1000
@@ -16,23 +17,19 @@ ROLES = {"system", "user", "assistant"}
 
 
 @require_POST
+@json_endpoint
 def count_tokens(request: HttpRequest) -> JsonResponse:
     """Prompt tokens the next request would use, for the composer's context gauge.
 
     Body: {"model": pk, "messages": [{"role", "content"}, ...]}, or
     {"conversation_id": id, "draft": text, "model": pk?} to count the real next prompt.
     """
-    try:
-        data = json_body(request, COUNT_BODY_MAX)
-        model = _model(request.user, data.get("model"))
-        if data.get("conversation_id") is not None:
-            count = _count_conversation(request.user, data, model)
-        else:
-            count = tokens.count_messages(_messages(data.get("messages")), model.model_id)
-    except BadInput as error:
-        return error_response(error.code, error.message, error.status)
-    except access.NotFound:
-        return error_response("not_found", _("Not found."), 404)
+    data = json_body(request, COUNT_BODY_MAX)
+    model = _model(request.user, data.get("model"))
+    if data.get("conversation_id") is not None:
+        count = _count_conversation(request.user, data, model)
+    else:
+        count = tokens.count_messages(_messages(data.get("messages")), model.model_id)
     return JsonResponse(
         {
             "prompt_tokens": count.tokens,
@@ -72,7 +69,7 @@ def _count_conversation(user, data: dict, model: ModelConfig) -> tokens.TokenCou
     if not isinstance(draft, str) or len(draft) > settings.CHATSITE_MAX_MESSAGE_CHARS:
         raise BadInput(_("draft must be text within the message size limit."))
     persona = conversation.persona
-    system = tokens.count_messages(context.system_messages(persona), model.model_id)
+    system = tokens.count_messages(system_messages(persona), model.model_id)
     encoding = system.encoding
     total = system.tokens
     for message in conversation.active_branch():

@@ -1,62 +1,24 @@
-"""Accounts: sign-up (open, or by a single-use invitation) and the settings page.
+"""Account pages: sign-up (open, or by a single-use invitation) and settings.
 
 Sign-in, sign-out, password change and reset are Django's own views (see
 chatsite/urls.py); reset mails go through Django's email backend (the console
 unless EMAIL_* settings say otherwise).
 """
 
-import secrets
-from datetime import timedelta
-
-from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
-from django.contrib.auth.forms import UserCreationForm
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from conversations import quotas, review
-from conversations.models import (
-    Invitation,
-    ModelConfig,
-    Persona,
-    Profile,
-    SiteSettings,
-    UsageDaily,
-)
+from conversations.forms.accounts import SettingsForm, SignUpForm
+from conversations.models import Invitation, Profile, SiteSettings, UsageDaily
 from conversations.models.accounts import hash_token
-
-INVITATION_DAYS = 7
-
-
-class SignUpForm(UserCreationForm):
-    email = forms.EmailField(label=gettext_lazy("Email"), required=False)
-
-    class Meta(UserCreationForm.Meta):
-        fields = ["username", "email"]
-
-
-def issue(invitation: Invitation, *, created_by, days: int = INVITATION_DAYS) -> str:
-    """Give an unsaved invitation its token (returned) and expiry; only the hash is kept."""
-    token = secrets.token_urlsafe(24)
-    invitation.token_hash = hash_token(token)
-    invitation.created_by = created_by
-    invitation.expires_at = timezone.now() + timedelta(days=days)
-    return token
-
-
-def create_invitation(*, created_by, email: str = "", teams=(), days: int = INVITATION_DAYS):
-    invitation = Invitation(email=email)
-    token = issue(invitation, created_by=created_by, days=days)
-    invitation.save()
-    invitation.teams.set(teams)
-    return invitation, token
 
 
 @login_not_required
@@ -102,23 +64,6 @@ def _create_account(form: SignUpForm, invitation: Invitation | None):
         invitation.used_at, invitation.used_by = timezone.now(), user
         invitation.save(update_fields=["used_at", "used_by"])
     return user
-
-
-class SettingsForm(forms.ModelForm):
-    class Meta:
-        model = Profile
-        fields = ["theme", "default_persona", "default_model"]
-        labels = {
-            "theme": gettext_lazy("Theme"),
-            "default_persona": gettext_lazy("Persona for new chats"),
-            "default_model": gettext_lazy("Model for new chats"),
-        }
-
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        # Only what this user may use: the one access rule for personas and models.
-        self.fields["default_persona"].queryset = Persona.objects.visible_to(user)
-        self.fields["default_model"].queryset = ModelConfig.objects.usable_by(user)
 
 
 @require_http_methods(["GET", "POST"])

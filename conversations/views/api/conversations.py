@@ -16,11 +16,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from conversations import access, frames
-from conversations.api.common import BadInput, error_response, json_body
 from conversations.llm.text import clean_text
 from conversations.models import Conversation, Message
 from conversations.models.chats import TITLE_LENGTH_MAX
-from conversations.runtime import conversation_group
+from conversations.turn import conversation_group
+from conversations.views.api.common import BadInput, json_body, json_endpoint
 
 PAGE_SIZE = 50
 SEARCH_LENGTH_MAX = 200
@@ -28,6 +28,7 @@ PATCH_BODY_MAX = 16 * 1024
 
 
 @require_GET
+@json_endpoint
 def conversation_list(request: HttpRequest) -> JsonResponse:
     """?q=words&archived=1&cursor=… → {"items": [...], "next": cursor or null}."""
     conversations = Conversation.objects.for_user(request.user).for_sidebar(
@@ -36,10 +37,7 @@ def conversation_list(request: HttpRequest) -> JsonResponse:
     query = clean_text(request.GET.get("q", "")).strip()[:SEARCH_LENGTH_MAX]
     if query:
         conversations = conversations.matching(query)
-    try:
-        conversations = _after_cursor(conversations, request.GET.get("cursor"))
-    except BadInput as error:
-        return error_response(error.code, error.message, error.status)
+    conversations = _after_cursor(conversations, request.GET.get("cursor"))
     return JsonResponse(sidebar_page(conversations))
 
 
@@ -80,18 +78,14 @@ def _parse_cursor(cursor: str) -> tuple[bool, datetime, uuid.UUID]:
 
 
 @require_http_methods(["GET", "PATCH", "DELETE"])
+@json_endpoint
 def conversation_detail(request: HttpRequest, conversation_id) -> HttpResponse:
-    try:
-        conversation = access.conversation_for(request.user, conversation_id)
-        if request.method == "PATCH":
-            _change(conversation, json_body(request, PATCH_BODY_MAX))
-        elif request.method == "DELETE":
-            _delete(conversation)
-            return HttpResponse(status=204)
-    except BadInput as error:
-        return error_response(error.code, error.message, error.status)
-    except access.NotFound:
-        return error_response("not_found", _("Not found."), 404)
+    conversation = access.conversation_for(request.user, conversation_id)
+    if request.method == "PATCH":
+        _change(conversation, json_body(request, PATCH_BODY_MAX))
+    elif request.method == "DELETE":
+        _delete(conversation)
+        return HttpResponse(status=204)
     return JsonResponse(thread(conversation))
 
 

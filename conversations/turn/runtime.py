@@ -1,7 +1,8 @@
 """The worker runtime: what one server process does besides answering sockets.
 
-It owns the running turns (so a closed tab does not stop them), the sockets of
-this process that follow each conversation, and three background loops:
+It owns the running turns (so a closed tab does not stop them) and the hub
+through which they reach the sockets (which register with it), and three
+background loops:
 
 - a control listener on the worker's own channel (stop a turn, start or end
   relaying a turn to a tab on another worker);
@@ -10,7 +11,8 @@ this process that follow each conversation, and three background loops:
 - housekeeping: heartbeats for the running turns and the sweeper that marks
   turns of dead workers as interrupted.
 
-There is one runtime per event loop, started by the first socket.
+There is one runtime per event loop, started with the server (under Daphne)
+or by the first request. Nothing here knows what a socket is.
 """
 
 import asyncio
@@ -18,43 +20,34 @@ import logging
 import sys
 import time
 import weakref
-from collections import defaultdict
 
 from channels.db import database_sync_to_async
-from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 
-from conversations import frames, recovery, services
-from conversations.streaming import Turn
+from conversations import frames
+from conversations.turn import recovery
+from conversations.turn.hub import Hub
+from conversations.turn.plan import Status, TurnPlan, message_dicts
+from conversations.turn.stream import Turn
 
 logger = logging.getLogger(__name__)
-
-CONVERSATION_GROUP = "chat.conversation.{}"
-
-
-def conversation_group(conversation_id) -> str:
-    return CONVERSATION_GROUP.format(str(conversation_id).replace("-", ""))
 
 
 class WorkerRuntime:
     def __init__(self) -> None:
-        self.layer = get_channel_layer()
-        # The in-memory layer reaches no other process: no other worker to tell.
-        self.alone = isinstance(self.layer, InMemoryChannelLayer)
-        self.channel = ""  # this worker's name on the channel layer, stored on rows
+        self.hub = Hub()
         self.turns: dict[str, Turn] = {}  # by assistant message id
-        self.sockets: dict[str, set] = defaultdict(set)  # conversation id → local consumers
-        self.coalesce_interval = settings.CHATSITE_COALESCE_INTERVAL
         self.loops: list[asyncio.Task] = []
         self.turn_tasks: set[asyncio.Task] = set()
-        self.after_turn_hooks: list = []
         self.database_back_at: float | None = float("-inf")  # None: housekeeping failing
 
+    @property
+    def channel(self) -> str:
+        """This worker's name on the channel layer (stored on the rows it answers)."""
+        return self.hub.channel
+
     async def start(self) -> None:
-        # The default prefix: channels_redis reads all of a process's specific
-        # channels from one Redis list; a channel with another prefix is read by
-        # nobody while a socket's receive holds the process's receive lock.
-        self.channel = await self.layer.new_channel()
+        await self.hub.open()
         self.loops = [
             asyncio.create_task(self._listen(), name="chatsite-control"),
             asyncio.create_task(self._flush_loop(), name="chatsite-flusher"),
@@ -91,7 +84,7 @@ class WorkerRuntime:
 
     # --- Turns ---------------------------------------------------------------------
 
-    async def begin_turn(self, plan: services.TurnPlan, client_id: str | None = None) -> Turn:
+    async def begin_turn(self, plan: TurnPlan, client_id: str | None = None) -> Turn:
         """Announce the turn's new messages and start it.
 
         This worker's tabs hear of the messages before any delta can follow;
@@ -101,14 +94,14 @@ class WorkerRuntime:
         conversation_id = str(plan.conversation_id)
         texts = [frames.encode(frames.message_frame(m, client_id)) for m in plan.frames]
         for text in texts:
-            await self.send_local(conversation_id, text)
-        turn = self.start_turn(plan)
+            await self.hub.send_local(conversation_id, text)
+        turn = self.run_turn(plan)
         for text in texts:
-            await self.announce_remote(conversation_id, text)
+            await self.hub.announce_remote(conversation_id, text)
         return turn
 
-    def start_turn(self, plan: services.TurnPlan) -> Turn:
-        turn = Turn(plan, self)
+    def run_turn(self, plan: TurnPlan) -> Turn:
+        turn = Turn(plan, self.hub, on_end=self.turn_ended)
         for choice in turn.choices:
             self.turns[choice.message_id] = turn
         turn.task = asyncio.create_task(turn.run(), name=f"turn-{turn.conversation_id}")
@@ -120,13 +113,6 @@ class WorkerRuntime:
         for choice in turn.choices:
             self.turns.pop(choice.message_id, None)
 
-    async def after_turn(self, turn: Turn, messages: list[dict]) -> None:
-        for hook in self.after_turn_hooks:
-            try:
-                await hook(turn, messages)
-            except Exception:
-                logger.exception("After-turn hook %r failed", hook)
-
     def stop_local(self, message_id: str) -> bool:
         turn = self.turns.get(message_id)
         if turn is None:
@@ -134,45 +120,12 @@ class WorkerRuntime:
         turn.stop()
         return True
 
-    # --- Who follows what ---------------------------------------------------------
-
-    def follow(self, consumer, conversation_id: str) -> None:
-        self.sockets[conversation_id].add(consumer)
-
-    def unfollow(self, consumer, conversation_id: str) -> None:
-        followers = self.sockets.get(conversation_id)
-        if followers is not None:
-            followers.discard(consumer)
-            if not followers:
-                del self.sockets[conversation_id]
-
-    async def send_local(self, conversation_id: str, text: str) -> None:
-        """To this worker's sockets on the conversation, at once."""
-        for consumer in list(self.sockets.get(conversation_id, ())):
-            await consumer.send_text(text)
-
-    async def send_remote(self, channels: set[str], text: str) -> None:
-        for channel in list(channels):
-            await self.layer.send(channel, {"type": "chat.relay", "text": text})
-
-    async def announce(self, conversation_id: str, frame: dict) -> None:
-        """A new message or an end: local sockets directly, other workers via the group."""
-        text = frames.encode(frame)
-        await self.send_local(conversation_id, text)
-        await self.announce_remote(conversation_id, text)
-
-    async def announce_remote(self, conversation_id: str, text: str) -> None:
-        if self.alone:
-            return  # every tab is this worker's and got it directly
-        event = {"type": "chat.announce", "text": text, "worker": self.channel}
-        await self.layer.group_send(conversation_group(conversation_id), event)
-
     # --- Control channel -----------------------------------------------------------
 
     async def _listen(self) -> None:
         while True:
             try:
-                message = await self.layer.receive(self.channel)
+                message = await self.hub.layer.receive(self.channel)
                 await self._handle(message)
             except asyncio.CancelledError:
                 raise
@@ -196,12 +149,9 @@ class WorkerRuntime:
 
     async def _send_ended(self, message_id: str, channel: str) -> None:
         """A watch that came after its turn ended here: the stored answer is the catch-up."""
-        stored = await database_sync_to_async(services.message_dicts)([message_id])
-        if stored and stored[0]["status"] != services.Status.STREAMING:
-            await self.send_remote({channel}, frames.encode(frames.message_frame(stored[0])))
-
-    async def send_control(self, worker_channel: str, message: dict) -> None:
-        await self.layer.send(worker_channel, message)
+        stored = await database_sync_to_async(message_dicts)([message_id])
+        if stored and stored[0]["status"] != Status.STREAMING:
+            await self.hub.send_remote({channel}, frames.encode(frames.message_frame(stored[0])))
 
     # --- Flusher and housekeeping -----------------------------------------------------
 
@@ -244,7 +194,7 @@ class WorkerRuntime:
             return
         for message in await database_sync_to_async(recovery.sweep_stale)():
             logger.warning("Marked answer %s interrupted: its worker stopped", message["id"])
-            await self.announce(message["conversation_id"], frames.done_frame(message))
+            await self.hub.announce(message["conversation_id"], frames.done_frame(message))
 
 
 _runtimes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WorkerRuntime]" = (
@@ -267,8 +217,6 @@ async def get_runtime() -> WorkerRuntime:
             runtime = WorkerRuntime()
             await runtime.start()
             _runtimes[loop] = runtime
-            for hook in STARTUP_HOOKS:
-                hook(runtime)
     return _runtimes[loop]
 
 
@@ -276,9 +224,6 @@ async def shutdown_runtime() -> None:
     runtime = _runtimes.pop(asyncio.get_running_loop(), None)
     if runtime is not None:
         await runtime.shutdown()
-
-
-STARTUP_HOOKS: list = []
 
 
 def start_with_the_server() -> None:

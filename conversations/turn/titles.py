@@ -26,20 +26,20 @@ FALLBACK_WORDS = 8
 MODEL_TITLE_MAX = 80
 
 
-async def name_conversation(turn, messages: list[dict]) -> None:
-    """After-turn hook of the worker runtime (see runtime.after_turn)."""
-    exchange = await database_sync_to_async(_untitled_exchange)(turn.plan.conversation_id)
+async def name_conversation(plan, hub) -> None:
+    """At the end of a turn: title a conversation that has none yet, and tell its tabs."""
+    exchange = await database_sync_to_async(_untitled_exchange)(plan.conversation_id)
     if exchange is None:
         return
     question, answer = exchange
     title = ""
     if answer and settings.CHATSITE_AUTO_TITLES == "model":
-        title = await _ask_model(turn.plan, question, answer)
+        title = await _ask_model(plan, question, answer)
     title = title or first_words(question)
-    stored = await database_sync_to_async(_store)(turn.plan.conversation_id, title)
+    stored = await database_sync_to_async(_store)(plan.conversation_id, title)
     if stored:
         frame = {"type": "conversation", "conversation": stored}
-        await turn.runtime.announce(str(turn.plan.conversation_id), frame)
+        await hub.announce(str(plan.conversation_id), frame)
 
 
 def _untitled_exchange(conversation_id) -> tuple[str, str] | None:
@@ -100,7 +100,3 @@ def _store(conversation_id, title: str) -> dict | None:
     if not updated:
         return None
     return Conversation.objects.select_related("persona").get(pk=conversation_id).to_dict()
-
-
-def register(runtime) -> None:
-    runtime.after_turn_hooks.append(name_conversation)

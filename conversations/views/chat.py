@@ -1,14 +1,18 @@
-"""Pages of the chat app. Every view requires a signed-in user (see settings)."""
+"""The chat page: a new chat, or one conversation open. The page is one script;
+everything it needs to start (and every URL it uses) comes in the boot data."""
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 
 from conversations import access, errors, params
-from conversations.api.conversations import sidebar_page, thread
 from conversations.models import Conversation, ModelConfig, Persona, Profile
 from conversations.models.providers import default_model_for
+from conversations.routing import CHAT_SOCKET
+from conversations.views.api.conversations import sidebar_page, thread
+
+URL_ID = "00000000-0000-0000-0000-000000000000"
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -81,12 +85,17 @@ def _personas(user) -> list[dict]:
 
 
 def _urls() -> dict:
+    """Every URL the page's script uses; it writes none itself. A URL for one
+    conversation is a template holding ``URL_ID``, which the script replaces."""
     return {
-        "socket": "/ws/chat/",
+        "socket": get_script_prefix() + CHAT_SOCKET,
         "conversations": reverse("conversation_list"),
+        "conversation": reverse("conversation", args=[URL_ID]),
+        "conversation_detail": reverse("conversation_detail", args=[URL_ID]),
+        "id": URL_ID,
         "count": reverse("count_tokens"),
         "home": reverse("home"),
         "login": reverse("login"),
-        "personas": "/personas/",
+        "personas": reverse("personas"),
         "profile": reverse("profile_api"),
     }

@@ -5,17 +5,15 @@ marks answers whose worker stopped heart-beating as interrupted, text kept.
 """
 
 import logging
-from datetime import timedelta
 from uuid import UUID
 
-from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations import tokens
 from conversations.models import Message
-from conversations.services import Status, message_dicts
+from conversations.turn.plan import Status, message_dicts
 
 logger = logging.getLogger(__name__)
 
@@ -64,19 +62,16 @@ def heartbeat(message_ids: list) -> None:
 
 def sweep_stale(stale_after: float | None = None) -> list[dict]:
     """Mark answers whose worker stopped heart-beating as interrupted, text kept."""
-    seconds = settings.CHATSITE_STALE_AFTER if stale_after is None else stale_after
-    cutoff = timezone.now() - timedelta(seconds=seconds)
-    swept = []
-    for message in Message.objects.streaming().filter(heartbeat__lt=cutoff):
-        if _interrupt(message):
-            swept.append(message.pk)
-    return message_dicts(swept)
+    orphans = Message.objects.orphaned(stale_after)
+    return message_dicts([message.pk for message in orphans if _interrupt(message, stale_after)])
 
 
-def _interrupt(message: Message) -> bool:
+def _interrupt(message: Message, stale_after: float | None) -> bool:
     estimate = tokens.count_text(message.content, message.model_name or "gpt-4")
     return bool(
-        Message.objects.filter(pk=message.pk, status=Status.STREAMING).update(
+        Message.objects.orphaned(stale_after)
+        .filter(pk=message.pk)
+        .update(
             status=Status.INTERRUPTED,
             error_code="worker_lost",
             error_message=_("The server handling this answer stopped; the text so far is kept."),
@@ -90,8 +85,9 @@ def _interrupt(message: Message) -> bool:
 
 def stop_orphan(message_id: UUID) -> dict | None:
     """Stop an answer whose worker is gone (no heartbeat), straight in the database."""
-    cutoff = timezone.now() - timedelta(seconds=settings.CHATSITE_STALE_AFTER)
-    updated = Message.objects.filter(
-        pk=message_id, status=Status.STREAMING, heartbeat__lt=cutoff
-    ).update(status=Status.STOPPED, worker="", heartbeat=None)
+    updated = (
+        Message.objects.orphaned()
+        .filter(pk=message_id)
+        .update(status=Status.STOPPED, worker="", heartbeat=None)
+    )
     return message_dicts([message_id])[0] if updated else None

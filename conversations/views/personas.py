@@ -1,4 +1,4 @@
-"""Persona pages: the gallery, create, edit, duplicate, delete, versions, avatars.
+"""Persona pages: the gallery, create, edit, duplicate, delete, versions.
 
 Everyone who can see a persona (``Persona.objects.visible_to``) may chat with
 it and duplicate it; only its owner, or staff with the ``change_persona``
@@ -14,11 +14,12 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from conversations import access, logit_bias, media, params, review, tokens
-from conversations.api.common import BadInput, error_response, json_body
-from conversations.forms import CHANGE_ANY_PERSONA, PersonaForm, no_tokenizer_message
+from conversations import access, logit_bias, params, review, tokens
+from conversations.forms.params import no_tokenizer_message
+from conversations.forms.personas import CHANGE_ANY_PERSONA, PersonaForm
 from conversations.llm.text import clean_text
 from conversations.models import ModelConfig, Persona
+from conversations.views.api.common import json_body, json_endpoint
 
 PAGE_SIZE = 24
 PREVIEW_BODY_MAX = 64 * 1024
@@ -110,25 +111,15 @@ def persona_delete(request: HttpRequest, persona_id) -> HttpResponse:
     return render(request, "personas/confirm_delete.html", context)
 
 
-@require_GET
-def persona_avatar(request: HttpRequest, persona_id) -> HttpResponse:
-    persona = access.persona_avatar_for(request.user, persona_id)
-    return media.avatar_response(persona)
-
-
 @require_POST
+@json_endpoint
 def logit_bias_preview(request: HttpRequest) -> JsonResponse:
     """The token ids of what is typed in a logit bias field, while typing.
 
     Body: {"text": "hello: -100, 50256: 5", "model": model pk or null}.
     """
-    try:
-        data = json_body(request, PREVIEW_BODY_MAX)
-        model = _model_for_preview(request.user, data.get("model"))
-    except BadInput as error:
-        return error_response(error.code, error.message, error.status)
-    except access.NotFound:  # a model this user may not see is just a bad request here
-        return error_response("invalid_request", _("Bad request."), 400)
+    data = json_body(request, PREVIEW_BODY_MAX)
+    model = _model_for_preview(request.user, data.get("model"))
     model_id = model.model_id if model else ""
     limits = model.limits if model else params.ModelLimits()
     try:

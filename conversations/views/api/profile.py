@@ -5,22 +5,18 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from conversations import access
-from conversations.api.common import BadInput, error_response, json_body
 from conversations.models import Profile
+from conversations.views.api.common import BadInput, json_body, json_endpoint
 
 BODY_MAX = 4 * 1024
 
 
 @require_http_methods(["GET", "PATCH"])
+@json_endpoint
 def profile(request: HttpRequest) -> JsonResponse:
     mine = Profile.for_user(request.user)
     if request.method == "PATCH":
-        try:
-            _change(request.user, mine, json_body(request, BODY_MAX))
-        except BadInput as error:
-            return error_response(error.code, error.message, error.status)
-        except access.NotFound:
-            return error_response("not_found", _("Not found."), 404)
+        _change(request.user, mine, json_body(request, BODY_MAX))
     return JsonResponse(
         {
             "theme": mine.theme,

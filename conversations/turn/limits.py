@@ -5,7 +5,6 @@ cache, which is Redis when several workers run), and token budgets.
 """
 
 import time
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -16,16 +15,15 @@ from django.utils.translation import gettext as _
 
 from conversations import quotas
 from conversations.models import Conversation, Message
+from conversations.refusals import Refused
 
 RATE_WINDOW = 60  # seconds
 
 
-class TurnRefused(Exception):
-    """The turn cannot start; becomes an `error` frame with this code."""
+class LimitReached(Refused):
+    """A cap stops the turn: busy conversation, too many at once, too fast, no budget."""
 
-    def __init__(self, code: str, message: str, **extra: Any):
-        self.code, self.message, self.extra = code, message, extra
-        super().__init__(message)
+    status = 429
 
 
 def admit(user) -> None:
@@ -62,14 +60,14 @@ def refuse_if_busy_or_over_cap(user, conversation: Conversation) -> None:
         raise _over_cap(len(running))
 
 
-def _busy() -> TurnRefused:
+def _busy() -> LimitReached:
     message = _("An answer is still being written in this conversation; stop it first.")
-    return TurnRefused("busy", message)
+    return LimitReached("busy", message)
 
 
-def _over_cap(running: int) -> TurnRefused:
+def _over_cap(running: int) -> LimitReached:
     message = _("You already have %(count)s answers being written; wait for one to finish.")
-    return TurnRefused("rate_limited", message % {"count": running}, retry_after=5)
+    return LimitReached("rate_limited", message % {"count": running}, retry_after=5)
 
 
 def refuse_if_too_fast(user) -> None:
@@ -79,7 +77,7 @@ def refuse_if_too_fast(user) -> None:
     cache.add(key, 0, timeout=RATE_WINDOW * 2)
     if cache.incr(key) > settings.CHATSITE_MESSAGES_PER_MINUTE:
         wait = round(RATE_WINDOW - now % RATE_WINDOW) + 1
-        raise TurnRefused(
+        raise LimitReached(
             "rate_limited",
             _("You are sending messages too fast; try again in %(seconds)s seconds.")
             % {"seconds": wait},
@@ -91,7 +89,7 @@ def refuse_if_over_budget(user, prompt_tokens: int) -> None:
     try:
         quotas.check(user, prompt_tokens)
     except quotas.OverBudget as over:
-        raise TurnRefused(
+        raise LimitReached(
             "quota_exceeded",
             _budget_message(over),
             resets_at=over.resets_at.isoformat(),

@@ -3,7 +3,8 @@
 A turn is an asyncio task of the worker runtime, not of the socket that asked
 for it: closing the tab does not stop it, `stop` does. Text lives in memory
 while streaming; the runtime flushes it to the database at least once a second
-and `finish` stores the final state through services.finish_turn.
+and the end stores the final state (finish.finish_turn), tells every tab
+(through the hub) and names a new conversation (titles).
 """
 
 import asyncio
@@ -16,14 +17,19 @@ from dataclasses import dataclass, field
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from conversations import errors, frames, llm, services, upstream
+from conversations import errors, frames, llm, upstream
+from conversations.turn import titles
+from conversations.turn.fanout import RemoteFanout
+from conversations.turn.finish import finish_turn
+from conversations.turn.hub import Hub
+from conversations.turn.plan import Outcome, ReportedUsage, Status, TurnPlan
 
 logger = logging.getLogger(__name__)
 
 STATUS_BY_FINISH_REASON = {
-    "stop": services.Status.COMPLETE,
-    "length": services.Status.TRUNCATED,
-    "content_filter": services.Status.FILTERED,
+    "stop": Status.COMPLETE,
+    "length": Status.TRUNCATED,
+    "content_filter": Status.FILTERED,
 }
 WORKER_STOPPED = "The server stopped while answering; the text so far is kept."
 ANSWER_TOO_LONG = "The answer reached the size limit of {limit:,} characters and was cut there."
@@ -97,9 +103,10 @@ class ChoiceStream:
 
 
 class Turn:
-    def __init__(self, plan: services.TurnPlan, runtime) -> None:
+    def __init__(self, plan: TurnPlan, hub: Hub, on_end=lambda turn: None) -> None:
         self.plan = plan
-        self.runtime = runtime
+        self.hub = hub
+        self.on_end = on_end  # the runtime forgets the turn before its end is announced
         self.conversation_id = str(plan.conversation_id)
         self.choices = [
             ChoiceStream(
@@ -133,18 +140,18 @@ class Turn:
         try:
             await self._stream()
         except asyncio.CancelledError:
-            status = services.Status.STOPPED if self.stop_requested else None
+            status = Status.STOPPED if self.stop_requested else None
             if status is None:  # the worker is stopping, not the user
-                status, error = services.Status.INTERRUPTED, llm.StreamInterrupted(WORKER_STOPPED)
+                status, error = Status.INTERRUPTED, llm.StreamInterrupted(WORKER_STOPPED)
         except AnswersCapped:  # leaving the stream closed the upstream request
             pass
         except llm.StreamInterrupted as exc:
-            status, error = services.Status.INTERRUPTED, exc
+            status, error = Status.INTERRUPTED, exc
         except llm.LLMError as exc:
-            status, error = services.Status.ERROR, exc
+            status, error = Status.ERROR, exc
         except Exception as exc:  # never leave a row streaming because of a bug
             logger.exception("Turn %s failed", self.conversation_id)
-            status, error = services.Status.ERROR, exc
+            status, error = Status.ERROR, exc
         await asyncio.shield(self._finish(status, error))
 
     async def _stream(self) -> None:
@@ -162,7 +169,7 @@ class Turn:
         """Tell every tab why nothing arrives yet (the wait after a 429 or 503)."""
         ids = [choice.message_id for choice in self.choices]
         frame = frames.retrying_frame(self.conversation_id, ids, delay, code, attempt)
-        await self.runtime.announce(self.conversation_id, frame)
+        await self.hub.announce(self.conversation_id, frame)
 
     async def _report(self, error: llm.LLMError) -> None:
         """The provider's own words go to the log and its admin page, never to users."""
@@ -220,7 +227,7 @@ class Turn:
             choice.first_token_at = time.monotonic()
         text = choice.text_after(after)
         frame = frames.delta_text(choice.frame_head, after, choice.seq, text)
-        await self.runtime.send_local(self.conversation_id, frame)
+        await self.hub.send_local(self.conversation_id, frame)
         self.remote.push(choice)
 
     # --- Catching up a subscriber -------------------------------------------------
@@ -256,19 +263,23 @@ class Turn:
 
     async def _finish(self, status: str | None, error: Exception | None) -> None:
         outcomes = [self._outcome(choice, status, error) for choice in self.choices]
-        usage = self.usage and services.ReportedUsage(
-            self.usage.prompt_tokens, self.usage.completion_tokens
-        )
+        usage = self.usage and ReportedUsage(self.usage.prompt_tokens, self.usage.completion_tokens)
         messages = await self._store(outcomes, usage)
-        self.runtime.turn_ended(self)
+        self.on_end(self)
         await self.remote.close()
         for message in messages or []:
-            await self.runtime.announce(self.conversation_id, frames.done_frame(message))
+            await self.hub.announce(self.conversation_id, frames.done_frame(message))
         if messages:
-            await self.runtime.after_turn(self, messages)
+            await self._name_conversation()
 
-    def _outcome(self, choice: ChoiceStream, status, error) -> services.Outcome:
-        outcome = services.Outcome(
+    async def _name_conversation(self) -> None:
+        try:
+            await titles.name_conversation(self.plan, self.hub)
+        except Exception:  # a title is a nicety; the answer is already stored
+            logger.exception("Naming conversation %s failed", self.conversation_id)
+
+    def _outcome(self, choice: ChoiceStream, status, error) -> Outcome:
+        outcome = Outcome(
             message_id=choice.message_id,
             content=choice.text(),
             seq=choice.seq,
@@ -277,7 +288,7 @@ class Turn:
             ttft_ms=self._ttft(choice),
         )
         if choice.capped:  # cut by us, whatever the stream did after
-            outcome.status = services.Status.TRUNCATED
+            outcome.status = Status.TRUNCATED
             outcome.error_code = "answer_too_long"
             outcome.error_message = ANSWER_TOO_LONG.format(limit=choice.limit)
         elif error is not None:
@@ -289,8 +300,8 @@ class Turn:
     @staticmethod
     def _status_from_finish(choice: ChoiceStream) -> str:
         if not choice.finish_reason:
-            return services.Status.INTERRUPTED  # the stream never said this choice ended
-        return STATUS_BY_FINISH_REASON.get(choice.finish_reason, services.Status.COMPLETE)
+            return Status.INTERRUPTED  # the stream never said this choice ended
+        return STATUS_BY_FINISH_REASON.get(choice.finish_reason, Status.COMPLETE)
 
     def _ttft(self, choice: ChoiceStream) -> int | None:
         if choice.first_token_at is None:
@@ -300,7 +311,7 @@ class Turn:
     async def _store(self, outcomes, usage) -> list[dict] | None:
         for attempt in range(FINISH_ATTEMPTS):
             try:
-                return await database_sync_to_async(services.finish_turn)(
+                return await database_sync_to_async(finish_turn)(
                     plan=self.plan, outcomes=outcomes, usage=usage
                 )
             except Exception:
@@ -309,79 +320,3 @@ class Turn:
         # The rows stay `streaming` without a heartbeat; the sweeper marks them
         # interrupted, keeping the text of the last flush.
         return None
-
-
-class RemoteFanout:
-    """Deltas for tabs on other workers: sent at once when the line is quiet,
-    batched only while deltas arrive faster than the coalescing interval.
-
-    Each watching channel has its own cursor per answer, so a tab that joined
-    with a catch-up never gets a batch overlapping what it already has, and
-    one sender task sends everything, so frames reach each channel in order.
-    """
-
-    def __init__(self, turn: Turn) -> None:
-        self.turn = turn
-        self.cursors: dict[str, dict[str, int | None]] = {}  # channel → answer → seq sent
-        self.sender: asyncio.Task | None = None
-        self.last_sent = 0.0
-
-    def add(self, channel: str, message_id: str, after: int | None) -> None:
-        """Relay an answer to a channel that has its deltas up to `after` (None: nothing)."""
-        self.cursors.setdefault(channel, {})[message_id] = after
-        self._wake()
-
-    def discard(self, channel: str) -> None:
-        self.cursors.pop(channel, None)
-
-    def push(self, choice: ChoiceStream) -> None:
-        if self.cursors:
-            self._wake()
-
-    def _wake(self) -> None:
-        if self.sender is None or self.sender.done():
-            self.sender = asyncio.create_task(self._drain())
-
-    async def _drain(self) -> None:
-        interval = self.turn.runtime.coalesce_interval
-        while True:
-            wait = self.last_sent + interval - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            due = self._due()
-            if not due:
-                return
-            self.last_sent = time.monotonic()
-            for channel, text in due:
-                await self._send(channel, text)
-
-    def _due(self) -> list[tuple[str, str]]:
-        """The frame each channel is missing, advancing its cursors."""
-        due, encoded = [], {}
-        for channel, cursors in self.cursors.items():
-            for message_id, after in cursors.items():
-                choice = self.turn.choice(message_id)
-                if choice is None or after == choice.seq:
-                    continue
-                if (message_id, after) not in encoded:
-                    frame = self.turn.catch_up_frame(message_id, after)
-                    encoded[message_id, after] = frames.encode(frame)
-                cursors[message_id] = choice.seq
-                due.append((channel, encoded[message_id, after]))
-        return due
-
-    async def _send(self, channel: str, text: str) -> None:
-        try:
-            await self.turn.runtime.send_remote({channel}, text)
-        except Exception:  # full (nobody reads it) or Redis gone: that tab resubscribes
-            logger.warning("Dropped the relay to %s", channel, exc_info=True)
-            self.discard(channel)
-
-    async def close(self) -> None:
-        """Deliver what is pending before the `done` frame goes out."""
-        if self.sender is not None and not self.sender.done():
-            self.last_sent = 0.0
-            try:
-                await self.sender
-            except Exception:  # a bug in relaying must not keep `done` from going out
-                logger.exception("Relaying turn %s failed", self.turn.conversation_id)

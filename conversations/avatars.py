@@ -1,19 +1,15 @@
-"""Persona avatar images: checked and re-encoded on upload, served with an access check.
+"""Persona avatar images, checked and re-encoded on upload.
 
-Daphne does not serve MEDIA_ROOT, and avatars of private or team personas
-must not be public, so images go out through a view that asks
-``access.persona_avatar_for`` first. Uploads are never stored as sent: Pillow
-reads them (PNG, JPEG, GIF or WebP only; SVG and anything else is refused),
-and a fresh PNG of at most 256×256 pixels without metadata is written.
+Uploads are never stored as sent: Pillow reads them (PNG, JPEG, GIF or WebP
+only; SVG and anything else is refused), and a fresh PNG of at most 256×256
+pixels without metadata is written. They are served by views/media.py.
 """
 
 import io
-import mimetypes
 import uuid
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.http import FileResponse, Http404
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -21,7 +17,6 @@ AVATAR_MAX_BYTES = 2 * 1024 * 1024
 AVATAR_MAX_SIDE = 4096  # of the uploaded image, checked before decoding it
 AVATAR_SIDE = 256  # of the stored image
 ACCEPTED_FORMATS = frozenset({"PNG", "JPEG", "GIF", "WEBP"})
-SERVED_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 
 def clean_avatar(upload) -> ContentFile:
@@ -71,21 +66,3 @@ def _reencoded(upload) -> bytes:
     output = io.BytesIO()
     picture.save(output, format="PNG", optimize=True)
     return output.getvalue()
-
-
-def avatar_response(persona) -> FileResponse:
-    """The persona's stored image; the caller has checked who may see it."""
-    name = persona.avatar_image.name
-    content_type = mimetypes.guess_type(name or "")[0]
-    if not name or content_type not in SERVED_TYPES:
-        raise Http404("No avatar image.")
-    try:
-        image = persona.avatar_image.open("rb")
-    except FileNotFoundError:
-        raise Http404("No avatar image.") from None
-    response = FileResponse(image, content_type=content_type)
-    # Private: the image may belong to a team persona. The URL changes with
-    # each upload, so a long lifetime is safe.
-    response["Cache-Control"] = "private, max-age=86400"
-    response["Content-Disposition"] = "inline"
-    return response

@@ -1,0 +1,80 @@
+"""Which model, persona and parameters a turn uses. Lookups only: nothing here writes.
+
+Effective parameters: request override (where the persona allows it), then the
+persona's defaults, then the model's; what none sets is left to the API.
+"""
+
+from django.utils.translation import gettext as _
+
+from conversations import access, params
+from conversations.models import ModelConfig, Persona
+from conversations.models.providers import default_model_for
+from conversations.refusals import Refused
+
+
+class NoModel(Refused):
+    status = 503
+
+
+def usable_model(user, model_pk) -> ModelConfig | None:
+    if model_pk is None:
+        return None
+    usable = ModelConfig.objects.usable_by(user).select_related("provider")
+    return usable.filter(pk=model_pk).first()
+
+
+def usable_persona(user, persona_id) -> Persona | None:
+    if persona_id is None:
+        return None
+    return Persona.objects.visible_to(user).filter(pk=persona_id).first()
+
+
+def model_and_persona(user, conversation, request) -> tuple[ModelConfig, Persona | None]:
+    """The model and persona a request asks for, else the conversation's, else defaults."""
+    persona = conversation.persona
+    if request.persona_id is not None:
+        persona = access.persona_usable_by(user, request.persona_id)
+    elif persona is not None:
+        persona = usable_persona(user, persona.pk)
+    if request.model is not None:
+        model = access.model_usable_by(user, request.model)
+    else:
+        model = fallback_model(user, conversation, persona)
+    return model, persona
+
+
+def fallback_model(user, conversation, persona) -> ModelConfig:
+    model = (
+        usable_model(user, conversation.model_id)
+        or usable_model(user, getattr(persona, "model_id", None))
+        or default_model_for(user)
+    )
+    if model is None:
+        raise NoModel(
+            "no_model", _("No model is configured yet. Ask a staff member to add a provider.")
+        )
+    return model
+
+
+def overrides(conversation, request, model, persona) -> dict:
+    """The request's parameters checked against the rules, else the conversation's."""
+    if request.params is None:
+        return conversation.param_overrides
+    cleaned = params.validate_params(request.params, model.limits)
+    params.check_overridable(cleaned, persona.overridable_params if persona else None)
+    return cleaned
+
+
+def effective_params(model, persona, overrides) -> dict:
+    # Defaults may predate a change of model; re-check them against this one.
+    model_defaults = params.validate_params(model.default_params, model.limits)
+    persona_defaults = params.validate_params(
+        persona.default_params if persona else {}, model.limits
+    )
+    overrides = params.validate_params(overrides, model.limits)
+    return params.effective_params(
+        overrides=overrides,
+        persona_defaults=persona_defaults,
+        model_defaults=model_defaults,
+        overridable=persona.overridable_params if persona else None,
+    )
