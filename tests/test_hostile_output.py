@@ -14,7 +14,7 @@ from django.db import connections
 from conversations.models import Conversation, Message
 from conversations.turn import recovery
 from tests.cluster.seed import session_cookie
-from tests.cluster.tabs import Tab
+from tests.cluster.tabs import signed_in_tab
 from tests.fakeupstream import Scenario
 from tests.livedaphne import LiveDaphne, app_env
 
@@ -132,8 +132,7 @@ async def test_a_live_worker_delivers_a_two_megabyte_delta_whole(alice, upstream
     cookie = await database_sync_to_async(session_cookie)(alice)
     try:
         async with aiohttp.ClientSession() as session:
-            headers = {"Cookie": cookie, "Origin": worker.url}
-            tab = Tab(await session.ws_connect(worker.ws_url, headers=headers))
+            tab = await signed_in_tab(session, worker, cookie)
             await tab.send_message("Write a lot")
             answer = await tab.started_answer()
             done = await tab.next_of("done", timeout=30, message_id=answer["id"])

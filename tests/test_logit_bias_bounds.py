@@ -41,28 +41,28 @@ def untokenized_model(provider):
     return ModelConfig.objects.create(provider=provider, model_id=NO_TOKENIZER, context_window=8192)
 
 
+def persona_form(owner, model, logit_bias: str) -> PersonaForm:
+    data = {"name": "N", "model": model.pk, "visibility": "private", "logit_bias": logit_bias}
+    form = PersonaForm(data, user=owner)
+    form.instance.owner = owner
+    return form
+
+
 @pytest.mark.parametrize("text", ["99999999999: 5", "2147483648: -100"])
 def test_the_persona_form_refuses_an_unbounded_token_id(alice, untokenized_model, text):
-    data = {"name": "N", "model": untokenized_model.pk, "visibility": "private", "logit_bias": text}
-    form = PersonaForm(data, user=alice)
-    form.instance.owner = alice
+    form = persona_form(alice, untokenized_model, text)
     assert not form.is_valid()
     assert "logit_bias" in form.errors
 
 
 def test_the_persona_form_takes_a_bounded_token_id(alice, untokenized_model):
-    data = {"name": "N", "model": untokenized_model.pk, "visibility": "private",
-            "logit_bias": "2147483647: 5"}  # fmt: skip
-    form = PersonaForm(data, user=alice)
-    form.instance.owner = alice
+    form = persona_form(alice, untokenized_model, "2147483647: 5")
     assert form.is_valid(), form.errors
     assert form.instance.default_params == {"logit_bias": {"2147483647": 5}}
 
 
 @pytest.mark.parametrize("text", ["²: 5", "١٢: 5"])
 def test_digits_that_are_not_ascii_are_words_not_ids(alice, untokenized_model, text):
-    data = {"name": "N", "model": untokenized_model.pk, "visibility": "private", "logit_bias": text}
-    form = PersonaForm(data, user=alice)
-    form.instance.owner = alice
+    form = persona_form(alice, untokenized_model, text)
     assert not form.is_valid()
     assert "tokenizer" in str(form.errors["logit_bias"])

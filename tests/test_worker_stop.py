@@ -11,7 +11,7 @@ from django.db import connections
 
 from conversations.models import Message
 from tests.cluster.seed import session_cookie
-from tests.cluster.tabs import Tab
+from tests.cluster.tabs import signed_in_tab
 from tests.fakeupstream import Scenario
 from tests.livedaphne import LiveDaphne, app_env
 
@@ -26,8 +26,7 @@ async def test_a_stopped_worker_stores_its_running_answers_as_interrupted(
     cookie = await database_sync_to_async(session_cookie)(alice)
     try:
         async with aiohttp.ClientSession() as session:
-            headers = {"Cookie": cookie, "Origin": worker.url}
-            tab = Tab(await session.ws_connect(worker.ws_url, headers=headers))
+            tab = await signed_in_tab(session, worker, cookie)
             await tab.send_message("Talk for a while")
             answer = await tab.started_answer()
             await tab.until_seq(answer["id"], 20)
@@ -51,8 +50,7 @@ async def test_a_worker_that_gets_no_request_sweeps_a_killed_workers_answer(
     cookie = await database_sync_to_async(session_cookie)(alice)
     try:
         async with aiohttp.ClientSession() as session:
-            headers = {"Cookie": cookie, "Origin": first.url}
-            tab = Tab(await session.ws_connect(first.ws_url, headers=headers))
+            tab = await signed_in_tab(session, first, cookie)
             await tab.send_message("Talk for a while")
             answer = await tab.started_answer()
             await tab.until_seq(answer["id"], 20)

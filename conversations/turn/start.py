@@ -234,7 +234,7 @@ def _answers(conversation, parent_id, model, persona, effective, worker, client_
             client_id=client_id if index == 0 else "",
             worker=worker,
             heartbeat=now,
-            created=now + timedelta(microseconds=index),  # keeps choices in order
+            created=now + timedelta(microseconds=index + 1),  # after the question, in order
         )
         for index in range(effective.get("n", 1))
     ]

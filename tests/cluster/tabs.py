@@ -169,6 +169,12 @@ def upstream_trace() -> aiohttp.TraceConfig:
     return trace
 
 
+async def signed_in_tab(session: aiohttp.ClientSession, worker, cookie: str) -> Tab:
+    """A tab on a live worker (tests.livedaphne.LiveDaphne), signed in by `cookie`."""
+    headers = {"Cookie": cookie, "Origin": worker.url}
+    return Tab(await session.ws_connect(worker.ws_url, headers=headers))
+
+
 async def connect_noting_upstream(session: aiohttp.ClientSession, url: str, **options) -> tuple:
     """A websocket and the worker nginx gave it ("127.0.0.1:PORT", or "" without nginx)."""
     _upstream.set(seen := {})
