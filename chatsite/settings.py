@@ -202,7 +202,10 @@ AXES_FAILURE_LIMIT = CHATSITE_SIGNIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=CHATSITE_SIGNIN_LOCKOUT_MINUTES)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_LOCKOUT_CALLABLE = "conversations.lockout.locked_out"
-AXES_RESET_ON_SUCCESS = True
+# axes' own reset on success forgets every failure from the signing-in address too,
+# so anyone with an account could clear the count of the one they are guessing;
+# conversations/signals.py forgets only the signed-in account's failures instead.
+AXES_RESET_ON_SUCCESS = False
 # Tries during a lockout neither extend it nor grow its record.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_DISABLE_ACCESS_LOG = True  # no row per successful sign-in

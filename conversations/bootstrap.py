@@ -3,11 +3,13 @@
 Idempotent: `make run` calls it on every start. The key itself never enters
 the database: the provider reads it from the OPENAI_API_KEY variable. Its
 timeouts are the LLM_*_TIMEOUT settings (the Provider fields' defaults), and
-it may reach the local network when OPENAI_BASE_URL itself names a loopback
-or private address.
+it may reach the local network when OPENAI_BASE_URL names a loopback or
+private address, or a name that resolves to one (a LAN or container name).
 """
 
+import socket
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.db import transaction
 
@@ -38,17 +40,36 @@ def ensure_env_provider(*, base_url: str, api_key: str, model_id: str) -> Bootst
     created = []
     provider, made = Provider.objects.update_or_create(
         name=ENV_PROVIDER_NAME,
-        defaults={
-            "base_url": base_url,
-            "api_key_env": ENV_KEY_VARIABLE if api_key else "",
-            # OPENAI_BASE_URL=http://localhost:11434/v1 is what the person asked for.
-            "allow_local_network": address.url_kind(base_url) == "local",
-        },
+        defaults={"base_url": base_url, "api_key_env": ENV_KEY_VARIABLE if api_key else ""},
     )
+    # OPENAI_BASE_URL=http://localhost:11434/v1 (or a LAN name such as http://ollama:11434)
+    # is what the person asked for; a permission staff gave is never taken back here.
+    if not provider.allow_local_network and _is_local(base_url):
+        provider.allow_local_network = True
+        provider.save(update_fields=["allow_local_network"])
     if made:
         created.append(f"provider {provider.name}")
     model = _ensure_model(provider, model_id, created)
     return BootstrapResult(provider, model, created)
+
+
+def _is_local(url: str) -> bool:
+    """Whether the URL's host is on a local network: by its text, else by resolving it."""
+    kind = address.url_kind(url)
+    if kind is not None:
+        return kind == "local"
+    try:
+        found = socket.getaddrinfo(urlsplit(url).hostname or "", None)
+    except (OSError, UnicodeError, ValueError):
+        return False  # unresolvable now: the transport checks again when connecting
+    return any(_kind_of(info[4][0]) == "local" for info in found)
+
+
+def _kind_of(ip: str) -> str | None:
+    try:
+        return address.classify(ip.split("%", 1)[0])  # a scoped IPv6 address: fe80::1%eth0
+    except ValueError:
+        return None
 
 
 def _ensure_model(provider: Provider, model_id: str, created: list[str]) -> ModelConfig:

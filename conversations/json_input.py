@@ -10,7 +10,10 @@ import json
 import re
 from typing import Any
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+# A string runs to its closing quote or, unterminated, to the end of the text:
+# every match consumes what it scanned, so the pass stays linear whatever the
+# input (an unclosed string must not be rescanned from each quote inside it).
+_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\Z)', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 
 

@@ -17,6 +17,7 @@ import logging
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
@@ -43,6 +44,12 @@ def tell_sockets(group: str, kind: str) -> None:
 @receiver(post_delete, sender=Session)
 def close_sockets_of_a_deleted_session(sender, instance: Session, **kwargs) -> None:
     tell_sockets(session_group(instance.session_key), "session.ended")
+
+
+@receiver(user_logged_in)
+def forget_the_accounts_failed_sign_ins(sender, request, user, **kwargs) -> None:
+    """A successful sign-in clears that account's failures, and nobody else's."""
+    lockout.unlock(username=user.get_username())
 
 
 @receiver(pre_save, sender=User)

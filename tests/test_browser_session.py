@@ -76,3 +76,17 @@ def test_the_tab_stays_signed_in_when_its_browser_changed_the_password(browse, a
     expect(page.locator("#connection")).to_be_hidden()
     assert page.locator("#connection a").count() == 0
     assert watched.errors == []
+
+
+def test_a_draft_comes_back_after_signing_in_again(browse, alice):
+    page, watched = browse(alice)
+    count_new_sockets(page)
+    page.fill("#prompt", "Half a thought I must not lose")
+    sign_out_in_another_tab(page)
+    page.locator("#connection a").click(timeout=5000)
+    page.wait_for_url("**/accounts/login/**")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("#prompt")).to_have_value("Half a thought I must not lose")
+    assert watched.errors == []

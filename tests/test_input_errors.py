@@ -38,7 +38,10 @@ def test_a_crafted_cursor_is_refused_as_invalid(client, alice, value):
     assert response.json()["error"]["code"] == "invalid_request"
 
 
-@pytest.mark.parametrize("raw", ["\xff\xfe", "%%%", "e30", "W10=" * 1000])
+DEEP_CURSOR = base64.urlsafe_b64encode(b"[" * 1500).decode()
+
+
+@pytest.mark.parametrize("raw", ["\xff\xfe", "%%%", "e30", "W10=" * 1000, DEEP_CURSOR])
 def test_a_cursor_that_is_not_base64_json_is_refused(client, alice, raw):
     client.force_login(alice)
     response = client.get(LIST, {"cursor": raw})
@@ -211,3 +214,11 @@ async def test_the_socket_answers_a_deeply_nested_frame_with_invalid_frame(
     assert (await socket.receive())["type"] == "pong"
     assert "RecursionError" not in caplog.text
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_an_unclosed_string_of_escaped_quotes_is_refused_at_once():
+    """The depth check scans each character once: a frame of 260,000 escaped quotes
+    in an unclosed string took a quadratic pass (about 15 minutes of the event loop)."""
+    text = '{"type": "send", "a": ' + "[" * 9 + '"' + '\\"' * 260_000
+    with pytest.raises(frames.FrameError):
+        frames.parse(text[: 512 * 1024 - 1])

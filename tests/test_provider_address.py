@@ -201,6 +201,14 @@ def test_the_bootstrapped_provider_may_reach_a_local_url_it_was_given(db, url, a
     assert result.provider.allow_local_network is allowed
 
 
+def test_bootstrap_never_takes_back_a_permission_staff_gave(db):
+    url = "http://ollama:11434/v1"  # a container's name: only its resolved address says
+    first = ensure_env_provider(base_url=url, api_key="", model_id="gpt-4o-mini").provider
+    Provider.objects.filter(pk=first.pk).update(allow_local_network=True)  # ticked in the admin
+    again = ensure_env_provider(base_url=url, api_key="", model_id="gpt-4o-mini").provider
+    assert again.allow_local_network is True
+
+
 # --- Timeouts from the environment ------------------------------------------------------
 
 

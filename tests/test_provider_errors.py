@@ -157,3 +157,32 @@ def test_staff_see_the_details_when_testing_the_connection(admin_client, db):
     assert provider.last_error_code == "upstream_unreachable"
     change = admin_client.get(f"/admin/conversations/provider/{provider.pk}/change/")
     assert "Connect call failed" in change.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_answers_stored_before_the_upgrade_lose_the_providers_words():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("conversations", "0005_provider_last_error_local_network")]
+    after = [("conversations", "0006_forget_provider_error_bodies")]
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    executor.migrate(before)
+    old = MigrationExecutor(connection).loader.project_state(before).apps
+    owner = old.get_model("auth", "User").objects.create(username="early")
+    conversation = old.get_model("conversations", "Conversation").objects.create(owner=owner)
+    OldMessage = old.get_model("conversations", "Message")
+    question = OldMessage.objects.create(conversation=conversation, role="user", content="Hi")
+    leaked = "<html>502 from gpu-7.internal.corp, password=hunter2</html>"
+    answer = OldMessage.objects.create(
+        conversation=conversation, parent=question, role="assistant", status="error",
+        error_code="upstream_error", error_message=leaked,
+    )  # fmt: skip
+    try:
+        MigrationExecutor(connection).migrate(after)
+        stored = Message.objects.get(pk=answer.pk).error_message
+    finally:
+        MigrationExecutor(connection).migrate(latest)
+    assert stored == errors.user_message("upstream_error")
+    assert "internal" not in stored

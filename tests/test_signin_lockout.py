@@ -86,6 +86,14 @@ def test_a_successful_sign_in_clears_the_count(client, alice):
     assert sign_in(client, "alice", PASSWORD).status_code == 302
 
 
+def test_signing_in_to_another_account_does_not_clear_the_guessed_ones(client, alice, bob):
+    fail(client, "alice", times=LIMIT - 1)
+    assert sign_in(client, "bob", PASSWORD).status_code == 302  # same address, own account
+    client.post("/accounts/logout/")
+    fail(client, "alice", times=1)
+    assert sign_in(client, "alice", PASSWORD, address="10.0.0.9").status_code == 429
+
+
 def test_an_admin_unlocks_an_account_in_the_admin(client, alice, superuser):
     fail(client, "alice")
     admin = client.__class__()

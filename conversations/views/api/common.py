@@ -42,8 +42,11 @@ def json_body(request: HttpRequest, limit: int) -> dict:
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if not declared.isdigit() or int(declared) > limit:
         raise BadInput(_("The request is too large."), 413, "too_large")
+    body = request.body or b"{}"  # a chunked body declares no length: its size counts
+    if len(body) > limit:
+        raise BadInput(_("The request is too large."), 413, "too_large")
     try:
-        data = json_input.loads(request.body or b"{}", depth_max=BODY_DEPTH_MAX)
+        data = json_input.loads(body, depth_max=BODY_DEPTH_MAX)
     except ValueError:
         raise BadInput(_("The body must be JSON.")) from None
     if not isinstance(data, dict):

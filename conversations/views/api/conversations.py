@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from conversations import access, frames
+from conversations import access, frames, json_input
 from conversations.llm.text import clean_text
 from conversations.models import Conversation, Message
 from conversations.models.chats import TITLE_LENGTH_MAX
@@ -65,7 +65,7 @@ def _after_cursor(conversations, cursor: str | None):
 def _parse_cursor(cursor: str) -> tuple[bool, datetime, uuid.UUID]:
     """The (pinned, updated, id) that ``_cursor`` wrote; anything else is refused
     here, before it can reach a query."""
-    raw = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    raw = json_input.loads(base64.urlsafe_b64decode(cursor.encode()), depth_max=1)
     if not isinstance(raw, list) or len(raw) != 3:
         raise ValueError("a cursor is a list of three")
     pinned, updated, pk = raw

@@ -10,6 +10,7 @@ import { ThreadView } from "./thread.js";
 import { Urls } from "./urls.js";
 
 const UNDO_FOR = 6000;
+const UNSENT_KEY = "chatsite:unsent"; // text to put back in the composer after signing in
 const $ = (id) => document.getElementById(id);
 const boot = JSON.parse($("boot").textContent);
 const urls = new Urls(boot.urls);
@@ -85,6 +86,15 @@ class ChatPage {
     this.connection.connect();
     this.showThread();
     this.wirePage();
+    this.restoreUnsent();
+  }
+
+  // Text that had not reached the server when the session ended comes back
+  // after signing in again (the sign-in link leaves this page).
+  restoreUnsent() {
+    const text = sessionStorage.getItem(UNSENT_KEY);
+    sessionStorage.removeItem(UNSENT_KEY);
+    if (text) this.composer.restore(text);
   }
 
   // --- Opening conversations --------------------------------------------------
@@ -322,6 +332,14 @@ class ChatPage {
   // The session ended (signed out elsewhere, password changed, account closed):
   // the socket stops reconnecting and the page says how to get back.
   signedOut() {
+    const unsent = [...this.pending.keys()].map((clientId) => this.dropPending(clientId).text);
+    this.view.render();
+    const text = [...unsent, this.composer.el.prompt.value.trim()].filter(Boolean).join("\n\n");
+    if (text) {
+      sessionStorage.setItem(UNSENT_KEY, text);
+      this.composer.el.prompt.value = "";
+      this.composer.restore(text);
+    }
     const link = document.createElement("a");
     const here = location.pathname + location.search;
     link.href = `${urls.login}?${new URLSearchParams({ next: here })}`;
