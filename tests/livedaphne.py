@@ -98,30 +98,34 @@ class LiveDaphne:
         return self
 
     def _wait_listening(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Daphne exited early:\n{self.output()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError(f"Daphne did not listen in {timeout}s:\n{self.output()}")
+        self._wait(timeout, self._listens, "listen")
 
     def _wait_ready(self, timeout: float) -> None:
+        self._wait(timeout, self._serves_the_login_page, "start")
+
+    def _wait(self, timeout: float, probe, what: str) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"Daphne exited early:\n{self.output()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/accounts/login/", timeout=2) as reply:
-                    if reply.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
+            if probe():
+                return
             time.sleep(0.1)
-        raise TimeoutError(f"Daphne did not start in {timeout}s:\n{self.output()}")
+        raise TimeoutError(f"Daphne did not {what} in {timeout}s:\n{self.output()}")
+
+    def _listens(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def _serves_the_login_page(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/accounts/login/", timeout=2) as reply:
+                return reply.status == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")[-5000:]

@@ -6,17 +6,13 @@ CHATSITE_MAX_ANSWER_CHARS; a frame too large for one websocket message goes
 out in parts; and one answer the database refuses never costs another its flush.
 """
 
-import aiohttp
 import pytest
 from channels.db import database_sync_to_async
-from django.db import connections
 
 from conversations.models import Conversation, Message
 from conversations.turn import recovery
-from tests.cluster.seed import session_cookie
-from tests.cluster.tabs import signed_in_tab
+from tests.cluster.tabs import tab_on_a_live_worker
 from tests.fakeupstream import Scenario
-from tests.livedaphne import LiveDaphne, app_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -128,17 +124,10 @@ async def test_a_delta_larger_than_a_websocket_message_reaches_the_tab_in_parts(
 async def test_a_live_worker_delivers_a_two_megabyte_delta_whole(alice, upstream_model, fake):
     huge = "x" * 2_000_000
     fake.enqueue(Scenario(tokens=["Begin ", huge]))
-    worker = LiveDaphne(app_env(CHATSITE_MAX_ANSWER_CHARS="3000000")).start()
-    cookie = await database_sync_to_async(session_cookie)(alice)
-    try:
-        async with aiohttp.ClientSession() as session:
-            tab = await signed_in_tab(session, worker, cookie)
-            await tab.send_message("Write a lot")
-            answer = await tab.started_answer()
-            done = await tab.next_of("done", timeout=30, message_id=answer["id"])
-    finally:
-        worker.stop()
-        await database_sync_to_async(connections.close_all)()
+    async with tab_on_a_live_worker(alice, CHATSITE_MAX_ANSWER_CHARS="3000000") as (_, tab):
+        await tab.send_message("Write a lot")
+        answer = await tab.started_answer()
+        done = await tab.next_of("done", timeout=30, message_id=answer["id"])
     assert done["status"] == "complete"
     stored_answer = await stored(answer["id"])
     assert stored_answer.content == "Begin " + huge

@@ -13,6 +13,7 @@ from conversations.llm.address import AddressRefused, classify
 from conversations.llm.transport import PolicyResolver, address_refusal, build_http_client
 from conversations.models import Provider
 from tests.test_admin_providers import provider_form
+from tests.upgrade import upgrade
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "Hi"}]}
 
@@ -234,22 +235,14 @@ def test_the_admin_add_form_starts_from_the_llm_settings(admin_client, settings)
 
 @pytest.mark.django_db(transaction=True)
 def test_providers_already_on_a_local_address_keep_working_after_the_upgrade():
-    from django.db import connection
-    from django.db.migrations.executor import MigrationExecutor
-
-    before = [("conversations", "0004_labels")]
-    after = [("conversations", "0005_provider_last_error_local_network")]
-    executor = MigrationExecutor(connection)
-    latest = executor.loader.graph.leaf_nodes()
-    executor.migrate(before)
-    old = MigrationExecutor(connection).loader.project_state(before).apps
-    OldProvider = old.get_model("conversations", "Provider")
-    for name, url in [("Ollama", "http://localhost:11434/v1"), ("Cloud", "https://api.x.ai/v1")]:
-        OldProvider.objects.create(name=name, base_url=url)
-    OldProvider.objects.create(name="Meta", base_url="http://169.254.169.254/v1")
-    try:
-        MigrationExecutor(connection).migrate(after)
+    with upgrade("0004_labels", "0005_provider_last_error_local_network") as step:
+        OldProvider = step.apps.get_model("conversations", "Provider")
+        for name, url in [
+            ("Ollama", "http://localhost:11434/v1"),
+            ("Cloud", "https://api.x.ai/v1"),
+        ]:
+            OldProvider.objects.create(name=name, base_url=url)
+        OldProvider.objects.create(name="Meta", base_url="http://169.254.169.254/v1")
+        step.run()
         rows = dict(Provider.objects.values_list("name", "allow_local_network"))
-    finally:
-        MigrationExecutor(connection).migrate(latest)
     assert rows == {"Ollama": True, "Cloud": False, "Meta": False}

@@ -12,6 +12,7 @@ from conversations import errors
 from conversations.llm import LLMClient, ProviderSettings, ServerError, redact
 from conversations.models import Message, Provider
 from tests.fakeupstream import Scenario
+from tests.upgrade import upgrade
 
 LEAKY_PAGE = (
     "<html><body><h1>502 Bad Gateway</h1><p>upstream vllm-03.gpu.internal.corp:8000 said: "
@@ -161,28 +162,19 @@ def test_staff_see_the_details_when_testing_the_connection(admin_client, db):
 
 @pytest.mark.django_db(transaction=True)
 def test_answers_stored_before_the_upgrade_lose_the_providers_words():
-    from django.db import connection
-    from django.db.migrations.executor import MigrationExecutor
-
-    before = [("conversations", "0005_provider_last_error_local_network")]
-    after = [("conversations", "0006_forget_provider_error_bodies")]
-    executor = MigrationExecutor(connection)
-    latest = executor.loader.graph.leaf_nodes()
-    executor.migrate(before)
-    old = MigrationExecutor(connection).loader.project_state(before).apps
-    owner = old.get_model("auth", "User").objects.create(username="early")
-    conversation = old.get_model("conversations", "Conversation").objects.create(owner=owner)
-    OldMessage = old.get_model("conversations", "Message")
-    question = OldMessage.objects.create(conversation=conversation, role="user", content="Hi")
-    leaked = "<html>502 from gpu-7.internal.corp, password=hunter2</html>"
-    answer = OldMessage.objects.create(
-        conversation=conversation, parent=question, role="assistant", status="error",
-        error_code="upstream_error", error_message=leaked,
-    )  # fmt: skip
-    try:
-        MigrationExecutor(connection).migrate(after)
+    with upgrade(
+        "0005_provider_last_error_local_network", "0006_forget_provider_error_bodies"
+    ) as step:
+        owner = step.apps.get_model("auth", "User").objects.create(username="early")
+        chat = step.apps.get_model("conversations", "Conversation").objects.create(owner=owner)
+        OldMessage = step.apps.get_model("conversations", "Message")
+        question = OldMessage.objects.create(conversation=chat, role="user", content="Hi")
+        leaked = "<html>502 from gpu-7.internal.corp, password=hunter2</html>"
+        answer = OldMessage.objects.create(
+            conversation=chat, parent=question, role="assistant", status="error",
+            error_code="upstream_error", error_message=leaked,
+        )  # fmt: skip
+        step.run()
         stored = Message.objects.get(pk=answer.pk).error_message
-    finally:
-        MigrationExecutor(connection).migrate(latest)
     assert stored == errors.user_message("upstream_error")
     assert "internal" not in stored

@@ -6,6 +6,7 @@ worker serves it from the harness's X-Chatsite-Upstream header.
 """
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import uuid
@@ -169,10 +170,25 @@ def upstream_trace() -> aiohttp.TraceConfig:
     return trace
 
 
-async def signed_in_tab(session: aiohttp.ClientSession, worker, cookie: str) -> Tab:
-    """A tab on a live worker (tests.livedaphne.LiveDaphne), signed in by `cookie`."""
-    headers = {"Cookie": cookie, "Origin": worker.url}
-    return Tab(await session.ws_connect(worker.ws_url, headers=headers))
+@contextlib.asynccontextmanager
+async def tab_on_a_live_worker(user, **env: str):
+    """(worker, tab): a new Daphne worker on the test database (`env`: settings for it)
+    and a tab of `user` signed in on it; the worker is stopped afterwards."""
+    from channels.db import database_sync_to_async
+    from django.db import connections
+
+    from tests.cluster.seed import session_cookie
+    from tests.livedaphne import LiveDaphne, app_env
+
+    worker = LiveDaphne(app_env(**env)).start()
+    cookie = await database_sync_to_async(session_cookie)(user)
+    try:
+        async with aiohttp.ClientSession() as session:
+            headers = {"Cookie": cookie, "Origin": worker.url}
+            yield worker, Tab(await session.ws_connect(worker.ws_url, headers=headers))
+    finally:
+        worker.stop()
+        await database_sync_to_async(connections.close_all)()
 
 
 async def connect_noting_upstream(session: aiohttp.ClientSession, url: str, **options) -> tuple:
