@@ -277,6 +277,13 @@ class Message(models.Model):
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     usage_estimated = models.BooleanField(default=False)
+    # What a reasoning model thought before answering: shown apart, never sent
+    # back in later prompts. Its tokens are part of completion_tokens.
+    reasoning = models.TextField(blank=True)
+    reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)
+    reasoning_ms = models.PositiveIntegerField(
+        _("time spent reasoning (ms)"), null=True, blank=True
+    )
     # This message's own content, counted once with the named encoding, so that
     # building a context does not re-encode the whole history every turn.
     content_tokens = models.PositiveIntegerField(null=True, blank=True)

@@ -82,6 +82,24 @@ class Provider(models.Model):
     total_timeout = models.FloatField(
         _("total timeout (s)"), default=default_total_timeout, validators=TIMEOUT_VALIDATORS
     )
+    send_stream_usage = models.BooleanField(
+        _("ask for usage in streams"),
+        default=True,
+        help_text=_(
+            "Send stream_options.include_usage so streamed answers report exact token "
+            "counts. Some OpenAI-compatible servers refuse it: chatsite then retries "
+            "without it and turns this off by itself."
+        ),
+    )
+    continue_final_message = models.BooleanField(
+        _("continues the last answer itself"),
+        default=False,
+        help_text=_(
+            "The server continues a cut-off answer from its last word when asked with "
+            "continue_final_message (vLLM). Otherwise chatsite asks the model to go on "
+            "and joins the two parts."
+        ),
+    )
     enabled = models.BooleanField(_("enabled"), default=True)
     # What the provider last answered with an error (staff only: may name its internals).
     last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True, editable=False)
@@ -232,6 +250,20 @@ def _is_listed_model(item: dict) -> bool:
 
 
 class ModelConfig(models.Model):
+    class ContextSource(models.TextChoices):
+        LISTED = "listed", _("the provider's model listing")
+        KNOWN = "known", _("well-known model name")
+        GUESSED = "guessed", _("a guess")
+        STAFF = "staff", _("set by staff")
+
+    class TokenLimitParam(models.TextChoices):
+        MAX_TOKENS = "max_tokens", "max_tokens"
+        MAX_COMPLETION_TOKENS = "max_completion_tokens", "max_completion_tokens"
+
+    class SystemRole(models.TextChoices):
+        SYSTEM = "system", "system"
+        DEVELOPER = "developer", "developer"
+
     class Kind(models.TextChoices):
         CHAT = "chat", _("chat")
         COMPLETION = "completion", _("completion")
@@ -248,8 +280,45 @@ class ModelConfig(models.Model):
     context_window = models.PositiveIntegerField(
         _("context window"), default=8192, validators=[MinValueValidator(16)]
     )
+    context_window_source = models.CharField(
+        _("context window from"),
+        max_length=10,
+        choices=ContextSource.choices,
+        default=ContextSource.STAFF,
+        help_text=_("Where the context window came from; a guess should be checked."),
+    )
     max_output_tokens = models.PositiveIntegerField(
         _("max output tokens"), null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    supports_n = models.BooleanField(
+        _("gives several answers"),
+        default=True,
+        help_text=_(
+            "The server honours n (several answers to one message). Turned off by itself "
+            "when the server answers n=2 with one choice."
+        ),
+    )
+    token_limit_param = models.CharField(
+        _("answer length parameter"),
+        max_length=24,
+        choices=TokenLimitParam.choices,
+        default=TokenLimitParam.MAX_TOKENS,
+        help_text=_(
+            "Reasoning models (o-series, gpt-5) take max_completion_tokens; learnt from "
+            "the server's 400 when it refuses max_tokens."
+        ),
+    )
+    system_role = models.CharField(
+        _("role of the system prompt"),
+        max_length=10,
+        choices=SystemRole.choices,
+        default=SystemRole.SYSTEM,
+        help_text=_("Reasoning models want the developer role for instructions."),
+    )
+    takes_reasoning_effort = models.BooleanField(
+        _("takes a reasoning effort"),
+        default=False,
+        help_text=_("The model accepts reasoning_effort (o-series, gpt-5)."),
     )
     default_params = models.JSONField(_("default parameters"), default=dict, blank=True)
     price_input_per_million = models.DecimalField(

@@ -75,6 +75,8 @@ class UsageDaily(models.Model):
     requests = models.PositiveIntegerField(default=0)
     prompt_tokens = models.PositiveBigIntegerField(default=0)
     completion_tokens = models.PositiveBigIntegerField(default=0)
+    # The part of completion_tokens a reasoning model spent thinking.
+    reasoning_tokens = models.PositiveBigIntegerField(default=0)
     # The part of the counts above that was estimated rather than reported.
     estimated_prompt_tokens = models.PositiveBigIntegerField(default=0)
     estimated_completion_tokens = models.PositiveBigIntegerField(default=0)
