@@ -13,10 +13,25 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 export TEST_POSTGRES_URL TEST_REDIS_URL
 
-.PHONY: help run test lint install install-test browser cluster messages
+# Where `make run` and `make demo` serve: make run PORT=8080 HOST=0.0.0.0
+PORT ?= 8000
+HOST ?= 127.0.0.1
+# Debug pages only when asked: make run DEBUG=1 (or DJANGO_DEBUG=true).
+DEBUG ?=
+# The fake model of `make demo` listens here.
+DEMO_UPSTREAM_PORT ?= 9100
+# A local run without DJANGO_SECRET_KEY keeps a generated key here, so that
+# sessions and the provider keys stored encrypted survive a restart.
+SECRET_KEY_FILE ?= .django-secret-key
+# The address printed for signing in: a wildcard bind is reached on 127.0.0.1.
+SITE_HOST := $(if $(filter 0.0.0.0 :: [::],$(HOST)),127.0.0.1,$(HOST))
+
+.PHONY: help run demo prepare test lint install install-test browser cluster messages
 
 help:
-	@echo "make run   set up (venv, Python and npm packages, database, first admin) and start on http://127.0.0.1:8000"
+	@echo "make run   set up (venv, Python and npm packages, database, first admin) and start on http://$(SITE_HOST):$(PORT)"
+	@echo "           PORT=8080 HOST=0.0.0.0 choose where; DEBUG=1 shows Django's debug pages"
+	@echo "make demo  the same with a local fake model answering, for a first look without an API"
 	@echo "make test  install what the tests need and run the whole suite (SQLite, then PostgreSQL + Redis)"
 
 $(PY):
@@ -63,14 +78,51 @@ cluster:
 	  $(SUDO) apt-get update -qq; \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(CLUSTER_PACKAGES) >/dev/null; }
 
-run: export DJANGO_DEBUG ?= true
-run: install
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py bootstrap
-	$(PY) manage.py collectstatic --noinput --verbosity 0
-	$(PY) manage.py sweep_streams --all
-	$(PY) manage.py ensure_admin
-	exec $(VENV)/bin/daphne --bind 127.0.0.1 --port 8000 chatsite.asgi:application
+comma := ,
+# A local run is plain http on this machine: the secure defaults of a debug-off
+# run (HTTPS redirect, secure-only cookies, HSTS) would lock the browser out, so
+# they are relaxed here unless set in the environment; deployments set their own
+# (docs/deployment.md). Static files are collected and served by WhiteNoise.
+LOCAL_RUN_ENV := \
+  DJANGO_DEBUG="$${DJANGO_DEBUG:-$(if $(filter 1 true yes on,$(DEBUG)),true,false)}" \
+  DJANGO_ALLOWED_HOSTS="$${DJANGO_ALLOWED_HOSTS:-127.0.0.1,localhost,[::1]$(if $(filter-out 127.0.0.1 localhost 0.0.0.0 :: [::],$(HOST)),$(comma)$(HOST))}" \
+  DJANGO_SECURE_SSL_REDIRECT="$${DJANGO_SECURE_SSL_REDIRECT:-false}" \
+  DJANGO_SESSION_COOKIE_SECURE="$${DJANGO_SESSION_COOKIE_SECURE:-false}" \
+  DJANGO_CSRF_COOKIE_SECURE="$${DJANGO_CSRF_COOKIE_SECURE:-false}" \
+  DJANGO_SECURE_HSTS_SECONDS="$${DJANGO_SECURE_HSTS_SECONDS:-0}" \
+  LOG_FORMAT="$${LOG_FORMAT:-plain}" \
+  DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-$$(cat $(SECRET_KEY_FILE))}"
+DAPHNE := $(VENV)/bin/daphne --bind $(HOST) --port $(PORT) chatsite.asgi:application
+
+$(SECRET_KEY_FILE): | $(PY)
+	umask 077 && $(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+# Everything before serving: packages, translations, database, provider, static
+# files, streams a previous run left open, the first admin.
+prepare: install | $(SECRET_KEY_FILE)
+	export $(LOCAL_RUN_ENV); \
+	$(PY) manage.py migrate --noinput; \
+	$(PY) manage.py bootstrap; \
+	$(PY) manage.py collectstatic --noinput --verbosity 0; \
+	$(PY) manage.py sweep_streams --all; \
+	$(PY) manage.py ensure_admin --url http://$(SITE_HOST):$(PORT)/accounts/login/
+
+run: prepare
+	export $(LOCAL_RUN_ENV); \
+	echo "chatsite on http://$(SITE_HOST):$(PORT) (debug $$DJANGO_DEBUG); Ctrl-C stops it."; \
+	exec $(DAPHNE)
+
+# A first look without an API: tests/fakeupstream.py answers as a model would (it
+# streams a canned text), under the provider "Demo (local fake model)". Ctrl-C
+# stops both processes.
+demo: prepare
+	export $(LOCAL_RUN_ENV); \
+	$(PY) manage.py demo_provider --base-url http://127.0.0.1:$(DEMO_UPSTREAM_PORT)/v1; \
+	$(PY) -m tests.fakeupstream --port $(DEMO_UPSTREAM_PORT) --delay-ms 30 & fake=$$!; \
+	trap 'kill $$fake 2>/dev/null; wait $$fake 2>/dev/null' EXIT; \
+	trap 'exit 130' INT TERM; \
+	echo "chatsite on http://$(SITE_HOST):$(PORT) with the fake model on port $(DEMO_UPSTREAM_PORT); Ctrl-C stops both."; \
+	$(DAPHNE)
 
 lint: install-test
 	$(PY) -m ruff check .

@@ -273,6 +273,7 @@ STATICFILES_DIRS = [
     ("vendor/marked", NODE_MODULES / "marked" / "lib"),
     ("vendor/dompurify", NODE_MODULES / "dompurify" / "dist"),
     ("vendor/highlight", NODE_MODULES / "@highlightjs" / "cdn-assets"),
+    ("vendor/katex", NODE_MODULES / "katex" / "dist"),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

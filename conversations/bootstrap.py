@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from django.db import transaction
 
-from conversations.catalog import facts_for
+from conversations.catalog import facts_for, reasoning_facts
 from conversations.llm import address
 from conversations.models import ModelConfig, Provider
 
@@ -81,6 +81,8 @@ def _ensure_model(provider: Provider, model_id: str, created: list[str]) -> Mode
             model_id=model_id,
             context_window=facts.context_window,
             max_output_tokens=facts.max_output_tokens,
+            context_window_source=facts.source,
+            **reasoning_facts(model_id)._asdict(),
         )
         created.append(f"model {model_id}")
     if not ModelConfig.objects.filter(is_default=True).exists():

@@ -202,8 +202,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if frame:
                 await self.send_frame(frame)
             if after is None:  # a tab that missed the turn's announcement can place it
-                live = turn.choice(message["id"])
-                await self._missed(question, {**message, "content": live.text(), "seq": live.seq})
+                await self._missed(question, {**message, **turn.live_fields(message["id"])})
             return
         if after is None:
             await self._missed(question, message)

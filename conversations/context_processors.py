@@ -12,7 +12,13 @@ def interface(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"theme": "system", "open_signup": SimpleLazyObject(_open_signup)}
-    return {"theme": Profile.for_user(user).theme}
+    return {"theme": _theme_of(user)}
+
+
+def _theme_of(user) -> str:
+    # Read only: an error page seen by someone without a profile row must not write one.
+    stored = Profile.objects.filter(user=user).values_list("theme", flat=True).first()
+    return stored or "system"
 
 
 def _open_signup() -> bool:

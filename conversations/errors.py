@@ -53,6 +53,12 @@ USER_MESSAGES = {
     "worker_lost": gettext_lazy(
         "The server handling this answer stopped; the text so far is kept."
     ),
+    "empty_answer": gettext_lazy(
+        "The model returned nothing — the conversation may be too long for it."
+    ),
+    "n_unsupported": gettext_lazy(
+        "This model gives one answer at a time: only the first answer was generated."
+    ),
 }
 FALLBACK = gettext_lazy("The model's provider returned an error.")
 

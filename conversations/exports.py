@@ -11,9 +11,13 @@ admin writes the audit rows there).
   the system prompt (site-wide, then the persona's) as one system message,
   then the active branch up to its last answer. Failed, interrupted and
   empty answers are left out (two questions left in a row are joined, so
-  roles alternate), and conversations without any answer are skipped.
-- ``markdown``: the active branch of each conversation, readable.
-- ``json``: everything, the whole tree with statuses, parameters and usage.
+  roles alternate), and conversations without any answer are skipped. A
+  reasoning model's reasoning is left out: the model never saw it in later
+  prompts either, and an example teaches answers.
+- ``markdown``: the active branch of each conversation, readable, reasoning
+  quoted above the answer it led to.
+- ``json``: everything, the whole tree with statuses, parameters, usage and
+  reasoning.
 """
 
 import json
@@ -33,6 +37,7 @@ MESSAGE_FIELDS = (
     "id", "conversation", "parent", "role", "content", "status", "finish_reason",
     "error_code", "model_name", "persona_version", "params", "prompt_tokens",
     "completion_tokens", "usage_estimated", "ttft_ms", "created",
+    "reasoning", "reasoning_tokens", "reasoning_ms",
 )  # fmt: skip
 
 
@@ -100,8 +105,18 @@ def markdown_section(thread: Thread, site_prompt: str) -> str:
     if system:
         lines += ["## System", "", system, ""]
     for message in thread.active_branch():
-        lines += [f"## {_markdown_heading(message)}", "", message.content or "_(empty)_", ""]
+        lines += [f"## {_markdown_heading(message)}", ""]
+        if message.reasoning:
+            lines += [*_markdown_reasoning(message), ""]
+        lines += [message.content or "_(empty)_", ""]
     return "\n".join(lines) + "\n---\n\n"
+
+
+def _markdown_reasoning(message: Message) -> list[str]:
+    """The reasoning as a quote, so it reads apart from the answer."""
+    seconds = f" ({message.reasoning_ms / 1000:.0f} s)" if message.reasoning_ms is not None else ""
+    quoted = [f"> {line}" if line else ">" for line in message.reasoning.splitlines()]
+    return [f"> **Reasoning**{seconds}", ">", *quoted]
 
 
 def _markdown_facts(conversation: Conversation) -> str:
@@ -160,6 +175,9 @@ def _message_object(message: Message, active: bool) -> dict:
         "completion_tokens": message.completion_tokens,
         "usage_estimated": message.usage_estimated,
         "ttft_ms": message.ttft_ms,
+        "reasoning": message.reasoning,
+        "reasoning_tokens": message.reasoning_tokens,
+        "reasoning_ms": message.reasoning_ms,
         "created": message.created.isoformat(),
     }
 

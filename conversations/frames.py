@@ -215,9 +215,11 @@ def error_frame(code: str, message: str, client_id: str | None = None, **extra: 
     return frame
 
 
-def delta_frame(conversation_id: str, message_id: str, after: int, seq: int, text: str) -> dict:
-    """Text of the deltas after+1 … seq of one message."""
-    return {
+def delta_frame(
+    conversation_id: str, message_id: str, after: int, seq: int, text: str, reasoning: str = ""
+) -> dict:
+    """Text (and reasoning, when there is some) of the deltas after+1 … seq of one message."""
+    frame = {
         "type": "delta",
         "conversation_id": conversation_id,
         "message_id": message_id,
@@ -225,6 +227,9 @@ def delta_frame(conversation_id: str, message_id: str, after: int, seq: int, tex
         "seq": seq,
         "text": text,
     }
+    if reasoning:
+        frame["reasoning"] = reasoning
+    return frame
 
 
 def delta_head(conversation_id: str, message_id: str) -> str:
@@ -233,9 +238,25 @@ def delta_head(conversation_id: str, message_id: str) -> str:
     return head[:-1] + ',"after":'
 
 
-def delta_text(head: str, after: int, seq: int, text: str) -> str:
+def delta_text(head: str, after: int, seq: int, text: str, reasoning: str = "") -> str:
     """``encode(delta_frame(...))``, built from the message's head: the relay's hot path."""
+    if reasoning:
+        return f'{head}{after},"seq":{seq},"text":{_dumps(text)},"reasoning":{_dumps(reasoning)}}}'
     return f'{head}{after},"seq":{seq},"text":{_dumps(text)}}}'
+
+
+def snapshot_frame(
+    conversation_id: str, message_id: str, content: str, seq: int, reasoning: str
+) -> dict:
+    """The whole text and reasoning so far of a running answer, up to delta `seq`."""
+    return {
+        "type": "snapshot",
+        "conversation_id": conversation_id,
+        "id": message_id,
+        "content": content,
+        "reasoning": reasoning,
+        "seq": seq,
+    }
 
 
 def message_frame(message: dict, client_id: str | None = None) -> dict:
@@ -256,9 +277,11 @@ def done_frame(message: dict) -> dict:
         "usage": {
             "prompt_tokens": message["prompt_tokens"],
             "completion_tokens": message["completion_tokens"],
+            "reasoning_tokens": message["reasoning_tokens"],
             "estimated": message["usage_estimated"],
         },
         "ttft_ms": message["ttft_ms"],
+        "reasoning_ms": message["reasoning_ms"],
         "error": (
             {"code": message["error_code"], "message": message["error_message"]}
             if message["error_code"]

@@ -3,6 +3,16 @@
 The socket, the forms, the admin and any API validate through
 ``validate_params``; ranges follow the chat-completions reference in
 ../shared/seeds. ``user`` is never accepted from outside: the server sets it.
+
+Some parameters only apply to some models (``ModelLimits``): a reasoning
+effort to models that take one, sampling settings (temperature, top_p, the
+penalties, logit_bias) to models that are not reasoning models, ``n`` above 1
+to models whose server gives several answers. A value set for this very
+request or in this model's own settings that does not apply is refused, naming
+the parameter. A value inherited from elsewhere (a persona's default chosen for
+another model, a conversation's settings from before its model changed) is
+left out instead (``applicable``): it was right where it was set, and the
+answer records the parameters it really used.
 """
 
 from collections.abc import Callable, Iterable, Mapping
@@ -30,6 +40,13 @@ RANGES = {
     "frequency_penalty": (-2, 2, 0),
 }
 
+# The values of the current chat-completions reference; which a model takes
+# varies (o-series: low to high; gpt-5: minimal to high; later ones none and
+# xhigh), so the provider has the last word.
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+# Reasoning models sample with fixed settings and refuse these.
+SAMPLING_PARAMS = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "logit_bias")
+
 PARAM_NAMES = (
     "temperature",
     "top_p",
@@ -39,16 +56,20 @@ PARAM_NAMES = (
     "frequency_penalty",
     "stop",
     "logit_bias",
+    "reasoning_effort",
 )
 
 
 @dataclass(frozen=True)
 class ModelLimits:
-    """What a parameter may be for one model."""
+    """What a parameter may be for one model (the defaults: no model chosen, anything goes)."""
 
     model: str = ""
     context_window: int | None = None
     max_output_tokens: int | None = None
+    takes_reasoning_effort: bool | None = None  # None: not known (no model chosen)
+    reasoning_model: bool = False  # samples with fixed settings: SAMPLING_PARAMS do not apply
+    supports_n: bool = True
 
     @property
     def max_tokens_ceiling(self) -> int | None:
@@ -100,6 +121,12 @@ def _ranged(name: str) -> Callable[[Any, ModelLimits], float | int]:
 
 def _n(value: Any, limits: ModelLimits) -> int:
     return _integer(value, 1, N_MAX)
+
+
+def _reasoning_effort(value: Any, limits: ModelLimits) -> str:
+    if value not in REASONING_EFFORTS:
+        raise _Invalid(_("must be one of %(values)s.") % {"values": ", ".join(REASONING_EFFORTS)})
+    return value
 
 
 def _max_tokens(value: Any, limits: ModelLimits) -> int:
@@ -164,7 +191,26 @@ RULES: dict[str, Callable[[Any, ModelLimits], Any]] = {
     "frequency_penalty": _ranged("frequency_penalty"),
     "stop": _stop,
     "logit_bias": _logit_bias,
+    "reasoning_effort": _reasoning_effort,
 }
+
+
+def inapplicable(name: str, value: Any, limits: ModelLimits) -> str | None:
+    """Why ``name`` does not apply to this model, or None when it does."""
+    if name == "reasoning_effort" and limits.takes_reasoning_effort is False:
+        return _("does not apply: this model takes no reasoning effort.")
+    if name in SAMPLING_PARAMS and limits.reasoning_model:
+        return _("does not apply: reasoning models sample with fixed settings.")
+    if name == "n" and not limits.supports_n and value != 1:
+        return _("must be 1: this model gives one answer at a time.")
+    return None
+
+
+def applicable(raw: Any, limits: ModelLimits) -> Any:
+    """``raw`` less the parameters that do not apply to this model (see the module doc)."""
+    if not isinstance(raw, Mapping):
+        return raw
+    return {name: v for name, v in raw.items() if inapplicable(name, v, limits) is None}
 
 
 def describe(limits: ModelLimits | None = None) -> dict[str, dict]:
@@ -174,7 +220,8 @@ def describe(limits: ModelLimits | None = None) -> dict[str, dict]:
         name: {"kind": "number", "min": low, "max": high, "default": default}
         for name, (low, high, default) in RANGES.items()
     }
-    rules["n"] = {"kind": "integer", "min": 1, "max": N_MAX, "default": 1}
+    rules["n"] = {"kind": "integer", "min": 1, "max": N_MAX if limits.supports_n else 1}
+    rules["n"]["default"] = 1
     rules["max_tokens"] = {"kind": "integer", "min": 1, "max": limits.max_tokens_ceiling}
     rules["stop"] = {
         "kind": "stop",
@@ -188,7 +235,18 @@ def describe(limits: ModelLimits | None = None) -> dict[str, dict]:
         "max": high,
         "max_entries": LOGIT_BIAS_ENTRIES_MAX,
     }
+    rules["reasoning_effort"] = {"kind": "choice", "choices": list(REASONING_EFFORTS)}
+    for name, rule in rules.items():
+        reason = inapplicable(name, None, limits)
+        rule["applies"] = reason is None
+        if reason:  # shown beside the disabled field
+            rule["note"] = _sentence(reason)
     return rules
+
+
+def _sentence(reason: str) -> str:
+    """A reason as a sentence of its own ("Does not apply: …")."""
+    return reason[:1].upper() + reason[1:]
 
 
 def validate_params(raw: Any, limits: ModelLimits | None = None) -> dict[str, Any]:
@@ -210,9 +268,16 @@ def validate_params(raw: Any, limits: ModelLimits | None = None) -> dict[str, An
                 cleaned[name] = RULES[name](value, limits)
             except _Invalid as error:
                 errors[name] = str(error)
+            else:
+                errors.update(_refusal(name, cleaned[name], limits))
     if errors:
         raise ParamsInvalid(errors)
     return cleaned
+
+
+def _refusal(name: str, value: Any, limits: ModelLimits) -> dict[str, str]:
+    reason = inapplicable(name, value, limits)
+    return {name: reason} if reason else {}
 
 
 def check_overridable(overrides: Mapping[str, Any], overridable: Iterable[str] | None) -> None:

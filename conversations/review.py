@@ -66,6 +66,27 @@ def policy_summary() -> str:
     )
 
 
+def flagging_note() -> str:
+    """What a flag does under the policy in force, for staff flagging a conversation."""
+    policy = current_policy()
+    if policy == Policy.FULL:
+        return _(
+            "Under the “full” policy, reviewers can read every conversation, flagged or not; "
+            "a flag marks the ones to look at. Flagging and unflagging are written to the "
+            "audit log."
+        )
+    if policy == Policy.FLAGGED:
+        return _(
+            "Under the “flagged only” policy, reviewers can read flagged conversations. "
+            "Flagging and unflagging are written to the audit log."
+        )
+    return _(
+        "The history-review policy is off: no one can read other people's conversations, "
+        "flagged or not. A flag opens a conversation to reviewers only if the policy "
+        "becomes “flagged only”. Flagging and unflagging are written to the audit log."
+    )
+
+
 def decide(user, conversation: Conversation, policy: str, permission: str) -> Decision:
     if conversation.owner_id == user.pk:
         return Decision(True, "own")

@@ -13,6 +13,7 @@ chat turn never waits on a download that already failed.
 import functools
 import logging
 import math
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -90,12 +91,17 @@ class _Rule(NamedTuple):
 
 
 # OpenAI cookbook: <|start|>{role}<|message|>{content}<|end|>, replies primed with
-# <|start|>assistant<|message|>.
+# <|start|>assistant<|message|>; a name costs its tokens and one more. The same for
+# gpt-3.5-turbo (after 0301), gpt-4 and every o200k_base model (gpt-4o, gpt-4.1,
+# gpt-5, o-series): tests/test_token_names.py checks it against the API's counts.
 _CURRENT = _Rule(per_message=3, per_name=1, reply_priming=3)
 # gpt-3.5-turbo-0301 framed messages with one more token, a name replaced the role,
 # and the reply priming was two tokens.
 _LEGACY_0301 = _Rule(per_message=4, per_name=-1, reply_priming=2)
 _LEGACY_MODELS = ("gpt-3.5-turbo-0301", "gpt-35-turbo-0301")
+
+# The author name a message may carry, as the API accepts it.
+_MESSAGE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 _lock = threading.Lock()
 _encodings: dict[str, tiktoken.Encoding | None] = {}  # None remembers a failed load
@@ -194,6 +200,13 @@ def _own_encoding(model: str) -> tiktoken.Encoding | None:
     return _load(name) if own else None
 
 
+def own_encoding_name(model: str) -> str | None:
+    """The model's own encoding, without loading it; None when tiktoken does not
+    know the model (its counts then use a stand-in)."""
+    name, own = _encoding_name(model)
+    return name if own else None
+
+
 def encoding_name(model: str) -> str:
     """The encoding counts for this model use ("estimate" when none loads)."""
     return _tokenizer(model).name
@@ -225,8 +238,15 @@ def _message_tokens(tokenizer: _Tokenizer, rule: _Rule, message: dict) -> int:
     return overhead + tokenizer.count(message.get("content") or "")
 
 
+def is_valid_name(name: object) -> bool:
+    """Whether the API accepts this as a message's ``name``: 1 to 64 letters,
+    digits, underscores or hyphens."""
+    return isinstance(name, str) and _MESSAGE_NAME.fullmatch(name) is not None
+
+
 def count_messages(messages: list[dict], model: str) -> TokenCount:
-    """Prompt tokens of a chat request, as the API reports them in usage."""
+    """Prompt tokens of a chat request, as the API reports them in usage; a
+    message's ``name``, where it has one, counts too."""
     tokenizer, rule = _tokenizer(model), _rule(model)
     tokens = rule.reply_priming + sum(_message_tokens(tokenizer, rule, m) for m in messages)
     return TokenCount(tokens, tokenizer.exact, tokenizer.name)

@@ -23,16 +23,35 @@ Behaviour of each chat request, first match wins:
    ``stall_after=N``, ``cut_after=N``, ``malformed_after=N``,
    ``error_after=N``, ``error=NAME`` (a canned error, see ``ERRORS``),
    ``status=NNN``, ``retry_after=SECONDS``, ``prompt_tokens=N``,
+   ``reasoning=N`` (N reasoning tokens before the answer, as DeepSeek's
+   ``reasoning_content``), ``reasoning_tokens=N`` (what usage reports of
+   them; by default their number),
    ``times=K`` (only the first K requests with this exact body misbehave;
    later identical ones, i.e. retries, succeed); words: ``stop``,
    ``length``, ``content_filter``, ``no_finish``, ``no_done``, ``no_usage``,
    ``hang``, ``non_sse``, ``comments``, ``split``, ``stamp``, ``crlf``,
-   ``cr``, ``echo`` (reply with the user's words). Example:
+   ``cr``, ``echo`` (reply with the user's words), ``vllm_reasoning``
+   (reasoning as vLLM's and OpenRouter's ``reasoning`` field), ``empty``
+   (HTTP 200 and only ``data: [DONE]``, as llama.cpp answers a prompt over
+   its context window), ``empty_close`` (HTTP 200, nothing, then close),
+   ``one_choice`` (ignore ``n``: answer with one choice). Example:
    ``[[fake:tokens=50,delay=20,length]]``.
 2. the next queued ``Scenario`` (``fake.enqueue``), FIFO;
 3. ``fake.default``.
 
-"After N" counts content chunks; the role chunk always goes first.
+Before any of them, the request meets the server's own rules, as real servers
+answer them with a 400 (``refusal``): like OpenAI, models named o1*, o3*, o4*
+and gpt-5* refuse ``max_tokens`` and sampling settings; like vLLM,
+``continue_final_message`` needs ``add_generation_prompt: false`` and an
+assistant message last. Quirks of other servers are turned on for every request
+with ``fake.quirks.add(NAME)`` (cleared by ``reset``) or for one request by a
+directive word: ``refuse_max_tokens`` (OpenAI's 400 for any model),
+``refuse_stream_options`` (vLLM's 400), ``refuse_stream_options_422``
+(FastAPI servers' 422, as llama-cpp-python answers). A refusal uses up no
+queued scenario.
+
+"After N" counts content chunks (reasoning chunks included, they come
+first); the role chunk always goes first.
 Stamped streams (``stamp=True``) carry the server's send time as each
 content chunk's text, ``"⟦<unix seconds with 6 decimals>⟧"`` (e.g.
 ``"⟦1732200000.123456⟧"``), so a client can measure per-delta latency.
@@ -74,6 +93,12 @@ SPLIT_BYTES = 5
 def generated_tokens(count: int) -> list[str]:
     """``count`` word-sized chunks, some multi-byte, for long replies."""
     return [" " + WORDS[i % len(WORDS)] if i else "Lorem" for i in range(count)]
+
+
+def reasoning_tokens(count: int) -> list[str]:
+    """``count`` chunks of a model thinking aloud, markdown included."""
+    thoughts = ["Let", " me", " think", " about", " **this**", ":", "\n\n- first", " step"]
+    return [thoughts[i % len(thoughts)] for i in range(count)]
 
 
 def _error(message: str, kind: str, code: str | None, param: str | None = None) -> dict:
@@ -158,6 +183,11 @@ class Scenario:
     comments: bool = False  # ": keep-alive" lines between events
     split_writes: bool = False  # write events a few bytes at a time
     stamp: bool = False  # content text = send time, see module docstring
+    reasoning: list[str] = field(default_factory=list)  # streamed before the answer
+    reasoning_field: str = "reasoning_content"  # DeepSeek, llama.cpp; vLLM says "reasoning"
+    reasoning_tokens: int | None = None  # usage's count of them; None: len(reasoning)
+    empty: str | None = None  # "done": 200 and only [DONE]; "close": 200, nothing, close
+    one_choice: bool = False  # ignore the request's n, as many servers do
 
     def http_error(self) -> tuple[int, dict] | None:
         if isinstance(self.error, str):
@@ -171,7 +201,7 @@ class Scenario:
 
 # Fields reset when a ``times=K`` directive has already misbehaved K times.
 FAULTS = ("status", "error", "hang_before_first_byte", "stall_after", "cut_after")
-FAULTS += ("malformed_after", "error_after", "non_sse", "raw_body")
+FAULTS += ("malformed_after", "error_after", "non_sse", "raw_body", "empty")
 DIRECTIVE = re.compile(r"\[\[fake:([^\]]*)\]\]")
 WORD_FLAGS = {
     "stop": ("finish_reason", "stop"),
@@ -187,8 +217,13 @@ WORD_FLAGS = {
     "stamp": ("stamp", True),
     "crlf": ("line_ending", "\r\n"),
     "cr": ("line_ending", "\r"),
+    "vllm_reasoning": ("reasoning_field", "reasoning"),
+    "empty": ("empty", "done"),
+    "empty_close": ("empty", "close"),
+    "one_choice": ("one_choice", True),
 }
 INT_KEYS = ("stall_after", "cut_after", "malformed_after", "error_after", "status", "prompt_tokens")
+INT_KEYS += ("reasoning_tokens",)
 
 
 MS_KEYS = ("delay", "first_byte_delay")
@@ -214,6 +249,8 @@ def parse_directive(text: str, base: Scenario) -> tuple[Scenario, int | None] | 
 
 
 def _directive_item(key: str, value: str, text: str) -> dict[str, Any]:
+    if not value and key in QUIRKS:
+        return {}  # a server rule, see refusal()
     if not value and key == "echo":
         return {"tokens": re.findall(r"\s*\S+", DIRECTIVE.sub("", text).strip())}
     if not value and key in WORD_FLAGS:
@@ -221,6 +258,8 @@ def _directive_item(key: str, value: str, text: str) -> dict[str, Any]:
         return {name: flag}
     if value and key == "tokens":
         return {"tokens": generated_tokens(int(value))}
+    if value and key == "reasoning":
+        return {"reasoning": reasoning_tokens(int(value))}
     if value and key in MS_KEYS:
         return {key: float(value) / 1000}
     if value and key in INT_KEYS:
@@ -285,7 +324,7 @@ class StreamWriter:
     def __init__(self, request: RecordedRequest, scenario: Scenario) -> None:
         body = request.body if isinstance(request.body, dict) else {}
         self.scenario = scenario
-        self.n = int(body.get("n") or 1)
+        self.n = 1 if scenario.one_choice else int(body.get("n") or 1)
         self.end = (scenario.line_ending * 2).encode()
         include = (body.get("stream_options") or {}).get("include_usage", False)
         self.usage = include if scenario.include_usage is None else scenario.include_usage
@@ -319,19 +358,39 @@ class StreamWriter:
     def content(self, index: int, text: str) -> bytes:
         return self._prefixes[index] + _json_string(text) + self._suffix
 
-    def stamped(self, index: int) -> bytes:
+    def stamped(self, index: int, _text: str = "") -> bytes:
         return self._prefixes[index] + f'"⟦{time.time():.6f}⟧"'.encode() + self._suffix
+
+    def thought(self, index: int, text: str) -> bytes:
+        """A reasoning chunk, in the shape of the server the scenario plays."""
+        delta = {self.scenario.reasoning_field: text}
+        if self.scenario.reasoning_field == "reasoning_content":
+            delta = {"content": None, **delta}  # as DeepSeek sends it
+        return self.event([_choice(index, delta)])
 
     def finish(self, index: int) -> bytes:
         return self.event([_choice(index, {}, self.scenario.finish_reason)])
 
-    def usage_event(self, completion_tokens: int) -> bytes:
-        total = self.prompt_tokens + completion_tokens
-        usage = {"prompt_tokens": self.prompt_tokens, "completion_tokens": completion_tokens}
-        return self.event([], {**usage, "total_tokens": total})
+    def usage_event(self) -> bytes:
+        return self.event([], self.usage_object())
+
+    def usage_object(self) -> dict:
+        completion = len(self.contents()) + len(self.thoughts())
+        usage = {"prompt_tokens": self.prompt_tokens, "completion_tokens": completion}
+        usage["total_tokens"] = self.prompt_tokens + completion
+        reasoning = self.scenario.reasoning_tokens
+        if reasoning is None and self.scenario.reasoning:
+            reasoning = len(self.thoughts())
+        if reasoning is not None:
+            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+        return usage
 
     def done(self) -> bytes:
         return b"data: [DONE]" + self.end
+
+    def thoughts(self) -> list[tuple[int, str]]:
+        """(choice index, reasoning text) in send order, before any content."""
+        return [(i, token) for token in self.scenario.reasoning for i in range(self.n)]
 
     def contents(self) -> list[tuple[int, str]]:
         """(choice index, text) in send order: choices interleaved token by token."""
@@ -348,9 +407,11 @@ class StreamWriter:
         for index, text in self.contents():
             texts[index] = texts.get(index, "") + text
         choices = [_message_choice(i, t, self.scenario.finish_reason) for i, t in texts.items()]
-        completion_tokens = len(self.contents())
-        usage = {"prompt_tokens": self.prompt_tokens, "completion_tokens": completion_tokens}
-        usage["total_tokens"] = self.prompt_tokens + completion_tokens
+        if self.scenario.reasoning:
+            thought = "".join(self.scenario.reasoning)
+            for choice in choices:
+                choice["message"][self.scenario.reasoning_field] = thought
+        usage = self.usage_object()
         return {**self.head, "object": "chat.completion", "choices": choices, "usage": usage}
 
 
@@ -367,7 +428,11 @@ _ids = itertools.count(1)
 
 def _dumps(value: Any) -> bytes:
     # OpenAI's framing: compact separators, raw UTF-8 rather than \u escapes.
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate: sent as its JSON escape, as servers do
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _choice(index: int, delta: dict, finish_reason: str | None = None) -> dict:
@@ -377,6 +442,60 @@ def _choice(index: int, delta: dict, finish_reason: str | None = None) -> dict:
 def _message_choice(index: int, text: str, finish_reason: str | None) -> dict:
     message = {"role": "assistant", "content": text, "refusal": None}
     return {"index": index, "message": message, "logprobs": None, "finish_reason": finish_reason}
+
+
+QUIRKS = ("refuse_max_tokens", "refuse_stream_options", "refuse_stream_options_422")
+REASONING_MODEL = re.compile(r"^(o1|o3|o4|gpt-5)", re.IGNORECASE)
+FIXED_SAMPLING = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "logit_bias")
+
+
+def refusal(body: Any, quirks: set[str]) -> tuple[int, dict] | None:
+    """The 400 (or 422) a real server answers this request with, if any."""
+    if not isinstance(body, dict):
+        return None
+    quirks = quirks | _directive_words(_last_user_text(body))
+    model = str(body.get("model", "")).rsplit("/", 1)[-1]
+    reasoning = REASONING_MODEL.match(model) is not None
+    if "stream_options" in body and quirks & {"refuse_stream_options", "refuse_stream_options_422"}:
+        return _stream_options_refusal("refuse_stream_options_422" in quirks)
+    if "max_tokens" in body and (reasoning or "refuse_max_tokens" in quirks):
+        return 400, _unsupported("max_tokens", " Use 'max_completion_tokens' instead.")
+    for name in FIXED_SAMPLING if reasoning else ():
+        if name in body:
+            return 400, _unsupported(name, "")
+    if body.get("continue_final_message"):
+        return _continuation_refusal(body)
+    return None
+
+
+def _directive_words(text: str) -> set[str]:
+    match = DIRECTIVE.search(text)
+    return set(match.group(1).replace(" ", "").split(",")) & set(QUIRKS) if match else set()
+
+
+def _unsupported(name: str, advice: str) -> dict:
+    message = f"Unsupported parameter: '{name}' is not supported with this model.{advice}"
+    return {"error": _error(message, "invalid_request_error", "unsupported_parameter", name)}
+
+
+def _stream_options_refusal(fastapi: bool) -> tuple[int, dict]:
+    if fastapi:
+        problem = {"type": "extra_forbidden", "loc": ["body", "stream_options"]}
+        return 422, {"detail": [{**problem, "msg": "Extra inputs are not permitted"}]}
+    message = "Unrecognized request argument supplied: stream_options"
+    return 400, {"error": _error(message, "invalid_request_error", None)}
+
+
+def _continuation_refusal(body: dict) -> tuple[int, dict] | None:
+    """vLLM's checks of a request to extend the last message."""
+    messages = body.get("messages") or [{}]
+    if body.get("add_generation_prompt", True):
+        message = "Cannot set both `continue_final_message` and `add_generation_prompt` to True."
+    elif not isinstance(messages[-1], dict) or messages[-1].get("role") != "assistant":
+        message = "continue_final_message needs an assistant message last."
+    else:
+        return None
+    return 400, {"error": _error(message, "BadRequestError", None)}
 
 
 def _rough_prompt_tokens(body: dict) -> int:
@@ -408,11 +527,16 @@ class FakeUpstream:
         api_key: str | None = None,
         models: tuple[str, ...] | list[str] = MODELS,
         default: Scenario | None = None,
+        listing: list[dict] | None = None,
+        model_info: dict | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.api_key = api_key  # when set, requests must carry it as a Bearer token
         self.models = list(models)
+        self.listing = listing  # /v1/models entries as a server shapes them, instead of models
+        self.model_info = model_info  # the body of LiteLLM's /v1/model/info (else 404)
         self.default = default or Scenario()
+        self.quirks: set[str] = set()  # server rules for every request, see refusal()
         self._queue: deque[Scenario] = deque()
         self._records: list[RecordedRequest] = []
         self._changed = threading.Condition()
@@ -437,6 +561,7 @@ class FakeUpstream:
             self._queue.clear()
             self._records.clear()
             self._seen_bodies.clear()
+            self.quirks.clear()
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -520,6 +645,7 @@ class FakeUpstream:
     async def _open(self) -> None:
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024**2)
         app.router.add_get("/v1/models", self._list_models)
+        app.router.add_get("/v1/model/info", self._model_info)
         app.router.add_get("/v1/models/{model_id:.+}", self._retrieve_model)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_route("*", "/{tail:.*}", self._unknown_path)
@@ -586,7 +712,13 @@ class FakeUpstream:
 
     async def _list_models(self, request: web.Request) -> web.Response:
         data = [_model(model_id) for model_id in self.models]
+        data = data if self.listing is None else self.listing
         return self._json(request[RECORD], {"object": "list", "data": data})
+
+    async def _model_info(self, request: web.Request) -> web.Response:
+        if self.model_info is None:
+            return await self._unknown_path(request)
+        return self._json(request[RECORD], self.model_info)
 
     async def _retrieve_model(self, request: web.Request) -> web.Response:
         model_id = request.match_info["model_id"]
@@ -603,6 +735,9 @@ class FakeUpstream:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         record = request[RECORD]
+        refused = refusal(record.body, self.quirks)
+        if refused is not None:
+            return self._json(record, refused[1], status=refused[0])
         try:
             scenario = record.scenario = self._scenario_for(record)
         except ValueError as exc:
@@ -692,28 +827,40 @@ class Streamer:
         if self.s.comments:
             await self.response.write(b": keep-alive" + self.w.end)
         await asyncio.sleep(self.s.first_byte_delay)
+        if self.s.empty is not None:
+            return await self._empty()
         for index in range(self.w.n):
             await self.send(self.w.role(index))
         if await self._body():
             await self._tail()
 
+    async def _empty(self) -> None:
+        """What llama.cpp sends for a prompt over its context window: nothing."""
+        if self.s.empty == "done":
+            await self.send(self.w.done())
+            return await self._finish("completed")
+        self.request.transport.close()
+        self.record.end("cut")
+
     async def _body(self) -> bool:
-        """Content chunks; False when a fault ended the reply early."""
-        w, s, contents = self.w, self.s, self.w.contents()
-        for sent, (index, text) in enumerate(contents):
+        """Reasoning, then content chunks; False when a fault ended the reply early."""
+        w, s = self.w, self.s
+        items = [(w.thought, i, t) for i, t in w.thoughts()]
+        items += [(w.stamped if s.stamp else w.content, i, t) for i, t in w.contents()]
+        for sent, (encode, index, text) in enumerate(items):
             if await self._fault(sent):
                 return False
             if s.delay and sent:
                 await asyncio.sleep(s.delay)
-            await self.send(w.stamped(index) if s.stamp else w.content(index, text))
-        return not await self._fault(len(contents))
+            await self.send(encode(index, text))
+        return not await self._fault(len(items))
 
     async def _tail(self) -> None:
         if self.s.finish_reason:
             for index in range(self.w.n):
                 await self.send(self.w.finish(index))
         if self.w.usage:
-            await self.send(self.w.usage_event(len(self.w.contents())))
+            await self.send(self.w.usage_event())
         if self.s.send_done:
             await self.send(self.w.done())
         await self._finish("completed")

@@ -130,7 +130,11 @@ def test_sync_keeps_edited_rows_and_reports_models_no_longer_listed(admin_client
 
 def test_a_context_window_reported_by_the_listing_replaces_the_stored_one(provider):
     model = ModelConfig.objects.create(
-        provider=provider, model_id="meta/llama", context_window=8192, max_output_tokens=8000
+        provider=provider,
+        model_id="meta/llama",
+        context_window=8192,
+        max_output_tokens=8000,
+        context_window_source="guessed",
     )
     report = ModelConfig.objects.sync_listing(
         provider, [{"id": "meta/llama", "max_model_len": 4096}]

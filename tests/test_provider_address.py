@@ -243,6 +243,6 @@ def test_providers_already_on_a_local_address_keep_working_after_the_upgrade():
         ]:
             OldProvider.objects.create(name=name, base_url=url)
         OldProvider.objects.create(name="Meta", base_url="http://169.254.169.254/v1")
-        step.run()
-        rows = dict(Provider.objects.values_list("name", "allow_local_network"))
+        Upgraded = step.run().get_model("conversations", "Provider")
+        rows = dict(Upgraded.objects.values_list("name", "allow_local_network"))
     assert rows == {"Ollama": True, "Cloud": False, "Meta": False}

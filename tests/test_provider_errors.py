@@ -174,7 +174,7 @@ def test_answers_stored_before_the_upgrade_lose_the_providers_words():
             conversation=chat, parent=question, role="assistant", status="error",
             error_code="upstream_error", error_message=leaked,
         )  # fmt: skip
-        step.run()
-        stored = Message.objects.get(pk=answer.pk).error_message
+        after = step.run()
+        stored = after.get_model("conversations", "Message").objects.get(pk=answer.pk).error_message
     assert stored == errors.user_message("upstream_error")
     assert "internal" not in stored

@@ -161,6 +161,7 @@ OUT_OF_RANGE = {
     "frequency_penalty": [-3, 3],
     "stop": [["a", "b", "c", "d", "e"], [""], 7, ["x" * 300]],
     "logit_bias": [{"50256": 101}, {"not-an-id": 1}, {"999999999": 5}, [1, 2]],
+    "reasoning_effort": ["extreme", 3, "", "high"],  # gpt-4 takes no effort at all
     "user": ["someone-else"],
     "seed": [1],
 }

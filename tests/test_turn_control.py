@@ -241,7 +241,8 @@ async def test_continue_extends_a_truncated_answer(alice, upstream_model, fake, 
     done = await socket.next_of("done", message_id=first.message_id, status="complete")
     row = await stored(first.message_id)
     assert (row.status, row.content, done["seq"]) == ("complete", "Once upon a time", 4)
-    assert fake.chat_requests[-1].body["messages"][-1] == {
+    # The cut-off answer, then the request to go on from it (test_continue_join.py).
+    assert fake.chat_requests[-1].body["messages"][-2] == {
         "role": "assistant",
         "content": "Once upon",
     }

@@ -17,9 +17,15 @@ class Upgrade:
         # The models as they were at `before`, to make the rows to upgrade with.
         self.apps = MigrationExecutor(connection).loader.project_state(self.before).apps
 
-    def run(self) -> None:
-        """Migrate to `after`; read what it did before the context ends."""
-        MigrationExecutor(connection).migrate(self.after)
+    def run(self):
+        """Migrate to `after`; return the models as they are there, to read what it did.
+
+        Read through them, not the current models: later migrations may have
+        added columns that do not exist yet at `after`.
+        """
+        executor = MigrationExecutor(connection)
+        executor.migrate(self.after)
+        return MigrationExecutor(connection).loader.project_state(self.after).apps
 
 
 @contextlib.contextmanager

@@ -17,9 +17,10 @@ from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, 
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.formats import number_format
+from django.utils.functional import lazy
 from django.utils.html import format_html
 from django.utils.text import capfirst, smart_split, unescape_string_literal
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from conversations import access, exports, review
@@ -72,7 +73,9 @@ class ConversationReviewForm(forms.ModelForm):
     def clean(self) -> dict:
         cleaned = super().clean()
         if cleaned.get("flagged") and not cleaned.get("flag_reason", "").strip():
-            self.add_error("flag_reason", _t("Say why the conversation is flagged for review."))
+            self.add_error(
+                "flag_reason", gettext("Say why the conversation is flagged for review.")
+            )
         return cleaned
 
 
@@ -140,10 +143,8 @@ class ConversationAdmin(admin.ModelAdmin):
             _("Review"),
             {
                 "fields": ["flagged", "flag_reason"],
-                "description": _(
-                    "Under the “flagged only” policy, reviewers can read flagged conversations. "
-                    "Flagging and unflagging are written to the audit log."
-                ),
+                # Read when the page renders: it tells the policy in force.
+                "description": lazy(review.flagging_note, str)(),
             },
         ),
     ]
@@ -192,7 +193,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("title"), ordering="title")
     def title_or_id(self, conversation: Conversation) -> str:
-        return conversation.title or _t("Untitled %(id)s") % {"id": str(conversation.pk)[:8]}
+        return conversation.title or gettext("Untitled %(id)s") % {"id": str(conversation.pk)[:8]}
 
     @admin.display(description=_("owner"), ordering="owner__username")
     def owner_name(self, conversation: Conversation) -> str:
@@ -227,9 +228,9 @@ class ConversationAdmin(admin.ModelAdmin):
     def transcript_link(self, conversation: Conversation) -> str:
         url = reverse("admin:conversations_conversation_transcript", args=[conversation.pk])
         if conversation.readable:
-            return format_html('<a href="{}">{}</a>', url, _t("Read"))
+            return format_html('<a href="{}">{}</a>', url, gettext("Read"))
         return format_html(
-            '<span class="muted" title="{}">{}</span>', _t("Closed by the review policy"), "—"
+            '<span class="muted" title="{}">{}</span>', gettext("Closed by the review policy"), "—"
         )
 
     # --- Flagging ------------------------------------------------------------------
@@ -271,7 +272,7 @@ class ConversationAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "conversation": conversation,
-            "title": _t("Transcript"),
+            "title": gettext("Transcript"),
             "policy_label": dict(review.Policy.choices)[review.current_policy()],
             "own": decision.reason == "own",
         }
@@ -347,7 +348,7 @@ def _term(bit: str) -> str:
 
 def _refused_export_message(refused: int, policy: str) -> str:
     labels = dict(review.Policy.choices)
-    return _t(
+    return gettext(
         "Nothing was exported: %(count)s of the chosen conversations belong to other people "
         "and may not be exported by you under the review policy (%(policy)s). Narrow the "
         "selection (e.g. filter by “flagged”) and try again."
@@ -380,6 +381,12 @@ class Row:
     @property
     def starts_branch(self) -> bool:
         return self.siblings > 1
+
+    @property
+    def reasoning_seconds(self) -> int | None:
+        """How long a reasoning model thought before this answer, in whole seconds."""
+        ms = self.message.reasoning_ms
+        return None if ms is None else max(1, round(ms / 1000))
 
 
 def transcript_rows(conversation: Conversation) -> list[Row]:

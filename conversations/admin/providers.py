@@ -5,16 +5,19 @@ from urllib.parse import urlsplit
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.translation import gettext as _t
+from django.utils.formats import number_format
+from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from conversations.admin import upstream
+from conversations.catalog import reasoning_facts
 from conversations.forms.providers import ModelConfigForm
 from conversations.models import ModelConfig, Provider
 from conversations.params import PARAM_NAMES
@@ -53,6 +56,8 @@ class ProviderForm(forms.ModelForm):
             "first_byte_timeout",
             "idle_timeout",
             "total_timeout",
+            "send_stream_usage",
+            "continue_final_message",
             "enabled",
         ]
 
@@ -61,7 +66,7 @@ class ProviderForm(forms.ModelForm):
         if self._host_changed(cleaned) and self._keeps_old_key(cleaned):
             self.add_error(
                 "api_key",
-                _t(
+                gettext(
                     "The host changed: enter the key again (or remove it), so that a key is "
                     "never sent to a new host without someone who knows it saying so."
                 ),
@@ -100,14 +105,14 @@ def _origin(url: str) -> tuple[str, str]:
 
 def key_status_text(provider: Provider) -> str:
     if provider.api_key_encrypted:
-        return _t("%(mask)s stored, encrypted") % {"mask": MASK}
+        return gettext("%(mask)s stored, encrypted") % {"mask": MASK}
     if provider.api_key_env:
-        state = _t("set") if provider.has_api_key else _t("not set on this server")
-        return _t("from the environment variable %(name)s (%(state)s)") % {
+        state = gettext("set") if provider.has_api_key else gettext("not set on this server")
+        return gettext("from the environment variable %(name)s (%(state)s)") % {
             "name": provider.api_key_env,
             "state": state,
         }
-    return _t("none")
+    return gettext("none")
 
 
 @admin.register(Provider)
@@ -130,6 +135,10 @@ class ProviderAdmin(admin.ModelAdmin):
             {"fields": ["connect_timeout", "first_byte_timeout", "idle_timeout", "total_timeout"]},
         ),
         (
+            _("What the server supports"),
+            {"fields": ["send_stream_usage", "continue_final_message"]},
+        ),
+        (
             _("Last error"),
             {
                 "fields": ["last_error_at", "last_error_code", "last_error_detail"],
@@ -146,7 +155,7 @@ class ProviderAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("API key"))
     def key_status(self, provider: Provider) -> str:
-        return key_status_text(provider) if provider.pk else _t("none")
+        return key_status_text(provider) if provider.pk else gettext("none")
 
     @admin.display(description=_("models"), ordering="model_count")
     def model_count(self, provider: Provider) -> int:
@@ -192,17 +201,18 @@ class ProviderAdmin(admin.ModelAdmin):
 
     def _test_page(self, request, providers):
         outcomes = upstream.list_models(providers)
-        title = _t("Test connection")
+        title = gettext("Test connection")
         return self._results(request, title, [_tested(o) for o in outcomes])
 
     def _sync_page(self, request, providers):
         results = []
-        for outcome in upstream.list_models(providers):
+        for outcome in upstream.list_models_with_info(providers):
             result = _tested(outcome)
             if outcome.ok:
-                result["sync"] = ModelConfig.objects.sync_listing(outcome.subject, outcome.data)
+                report = ModelConfig.objects.sync_listing(outcome.subject, outcome.data)
+                result["sync"], result["kinds_found"] = report, _kinds_found(report)
             results.append(result)
-        return self._results(request, _t("Sync models"), results)
+        return self._results(request, gettext("Sync models"), results)
 
     def _results(self, request, title, results):
         context = {
@@ -217,38 +227,134 @@ class ProviderAdmin(admin.ModelAdmin):
         )
 
 
+def _kinds_found(report) -> str:
+    """ "chat: 5, embedding: 2": the kinds of the models listed, most common first."""
+    labels = dict(ModelConfig.Kind.choices)
+    counted = sorted(report.kinds.items(), key=lambda pair: (-pair[1], pair[0]))
+    return ", ".join(f"{labels.get(kind, kind)}: {count}" for kind, count in counted)
+
+
 def _tested(outcome: upstream.Outcome) -> dict:
     model_ids = sorted(str(item.get("id", "")) for item in outcome.data if isinstance(item, dict))
     return {"outcome": outcome, "provider": outcome.subject, "model_ids": model_ids}
 
 
+# Short marks for where a context window came from (a guess is marked apart).
+SOURCE_MARKS = {
+    ModelConfig.ContextSource.LISTED: _("listed"),
+    ModelConfig.ContextSource.KNOWN: _("known"),
+    ModelConfig.ContextSource.STAFF: _("staff"),
+}
+ASKED_SECTION = _("How the server is asked")
+# Shown once the row exists: where its window came from, and who sees it.
+ADD_SKIPS = {"context_window_source", "context_window_note", "visible_to_users"}
+GUESS_NOTE = _(
+    "A guess: the provider did not say. Check what the server serves (vLLM "
+    "--max-model-len, llama.cpp --ctx-size divided by its --parallel slots, the "
+    "provider's documentation), then enter it or choose “set by staff” to confirm it."
+)
+
+
+class ModelAddForm(ModelConfigForm):
+    """A model staff add takes the reasoning habits of its id, before its defaults are checked."""
+
+    def clean(self) -> dict:
+        for name, value in (
+            reasoning_facts(self.cleaned_data.get("model_id") or "")._asdict().items()
+        ):
+            setattr(self.instance, name, value)
+        return super().clean()
+
+
+class VisibleToUsersFilter(admin.SimpleListFilter):
+    """The same rules as ``ModelConfig.objects.usable_by``, groups aside."""
+
+    title = _("visible to users")
+    parameter_name = "visible"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes")), ("no", _("No, hidden"))]
+
+    def queryset(self, request, queryset):
+        visible = Q(enabled=True, provider__enabled=True, kind=ModelConfig.Kind.CHAT)
+        if self.value() == "yes":
+            return queryset.filter(visible)
+        if self.value() == "no":
+            return queryset.exclude(visible)
+        return queryset
+
+
 @admin.register(ModelConfig)
 class ModelConfigAdmin(admin.ModelAdmin):
     form = ModelConfigForm
+    # What staff act on first (after a sync: which to enable) comes first, so
+    # it stays on screen at 1280 px beside the filters.
     list_display = [
-        "__str__",
-        "model_id",
+        "name",
+        "enabled",
+        "default",
+        "visible_to_users",
+        "kind",
+        "provider",
+        "context",
+        "prices",
+    ]
+    list_display_links = ["name"]
+    list_editable = ["enabled"]
+    list_filter = [
+        VisibleToUsersFilter,
         "provider",
         "kind",
-        "context_window",
-        "max_output_tokens",
-        "price_input_per_million",
-        "price_output_per_million",
         "enabled",
         "is_default",
+        "context_window_source",
     ]
-    list_editable = ["enabled"]
-    list_filter = ["provider", "kind", "enabled", "is_default"]
     list_select_related = ["provider"]
     search_fields = ["model_id", "display_name"]
     filter_horizontal = ["allowed_groups"]
+    readonly_fields = ["visible_to_users", "context_window_note"]
     actions = ["check_with_provider"]
     fieldsets = [
         (
             None,
-            {"fields": ["provider", "model_id", "display_name", "kind", "enabled", "is_default"]},
+            {
+                "fields": [
+                    "provider",
+                    "model_id",
+                    "display_name",
+                    "kind",
+                    "enabled",
+                    "is_default",
+                    "visible_to_users",
+                ]
+            },
         ),
-        (_("Limits"), {"fields": ["context_window", "max_output_tokens"]}),
+        (
+            _("Limits"),
+            {
+                "fields": [
+                    "context_window",
+                    "max_output_tokens",
+                    "context_window_source",
+                    "context_window_note",
+                ]
+            },
+        ),
+        (
+            ASKED_SECTION,
+            {
+                "fields": [
+                    "token_limit_param",
+                    "system_role",
+                    "takes_reasoning_effort",
+                    "supports_n",
+                ],
+                "description": _(
+                    "Set by sync from the model's name and learnt from the server's "
+                    "refusals; change them when the server wants otherwise."
+                ),
+            },
+        ),
         (
             _("Default parameters"),
             {
@@ -272,6 +378,88 @@ class ModelConfigAdmin(admin.ModelAdmin):
         ),
     ]
 
+    class Media:
+        css = {"all": ["css/admin-review.css", "css/admin-models.css"]}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("allowed_groups")
+
+    @admin.display(description=_("model"), ordering="model_id")
+    def name(self, model: ModelConfig) -> str:
+        if not model.display_name or model.display_name == model.model_id:
+            return model.model_id
+        shown = '{}<br><span class="muted">{}</span>'
+        return format_html(shown, model.model_id, model.display_name)
+
+    @admin.display(description=_("default"), boolean=True, ordering="is_default")
+    def default(self, model: ModelConfig) -> bool:
+        return model.is_default
+
+    @admin.display(description=_("visible to users"))
+    def visible_to_users(self, model: ModelConfig) -> str:
+        if model.pk is None:
+            return "—"
+        reasons = model.reasons_hidden()
+        if reasons:
+            text = gettext("No: %(reasons)s") % {"reasons": "; ".join(str(r) for r in reasons)}
+            return format_html('<span class="model-hidden">{}</span>', text)
+        groups = [group.name for group in model.allowed_groups.all()]
+        if groups:
+            text = gettext("Only %(groups)s") % {"groups": ", ".join(sorted(groups))}
+            return format_html('<span class="model-restricted">{}</span>', text)
+        return format_html('<span class="model-visible">{}</span>', gettext("Everyone"))
+
+    @admin.display(description=_("context window"), ordering="context_window")
+    def context(self, model: ModelConfig) -> str:
+        source = model.context_window_source
+        guessed = model.context_window_guessed
+        window = format_html(
+            '{} <span class="badge source-{}" title="{}">{}</span>',
+            number_format(model.context_window, force_grouping=True),
+            source,
+            model.get_context_window_source_display(),
+            gettext("guess") if guessed else SOURCE_MARKS.get(source, ""),
+        )
+        if not model.max_output_tokens:
+            return window
+        cap = number_format(model.max_output_tokens, force_grouping=True)
+        output = gettext("answers up to %(tokens)s") % {"tokens": cap}
+        return format_html('{}<br><span class="muted">{}</span>', window, output)
+
+    @admin.display(description=_("price in / out per 1M"))
+    def prices(self, model: ModelConfig) -> str:
+        return f"{model.price_input_per_million:.2f} / {model.price_output_per_million:.2f}"
+
+    @admin.display(description=_("check"))
+    def context_window_note(self, model: ModelConfig) -> str:
+        if model.context_window_guessed:
+            return format_html('<span class="model-hidden">{}</span>', GUESS_NOTE)
+        return gettext("Nothing to check: the value comes from %(source)s.") % {
+            "source": model.get_context_window_source_display()
+        }
+
+    def get_fieldsets(self, request, obj=None):
+        """A new row asks only what staff must say; the rest follows from the id."""
+        if obj is not None:
+            return self.fieldsets
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in ADD_SKIPS]})
+            for name, options in self.fieldsets
+            if name is not ASKED_SECTION
+        ]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ModelAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        """Limits staff type in are theirs: a sync never replaces them."""
+        edited = {"context_window", "max_output_tokens"} & set(form.changed_data)
+        if edited and "context_window_source" not in form.changed_data:
+            obj.context_window_source = ModelConfig.ContextSource.STAFF
+        super().save_model(request, obj, form, change)
+
     @admin.action(
         description=_("Check with the provider (GET /v1/models/{id})"), permissions=["change"]
     )
@@ -284,7 +472,7 @@ class ModelConfigAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": _t("Check with the provider"),
+            "title": gettext("Check with the provider"),
             "results": results,
         }
         return TemplateResponse(
@@ -292,6 +480,18 @@ class ModelConfigAdmin(admin.ModelAdmin):
         )
 
     def response_post_save_change(self, request, obj):
-        if not obj.enabled:
-            messages.info(request, _t("This model is disabled: nobody can chat with it yet."))
+        self._say_if_hidden(request, obj)
         return super().response_post_save_change(request, obj)
+
+    def response_post_save_add(self, request, obj):
+        self._say_if_hidden(request, obj)
+        return super().response_post_save_add(request, obj)
+
+    def _say_if_hidden(self, request, obj: ModelConfig) -> None:
+        reasons = obj.reasons_hidden()
+        if reasons:
+            text = "; ".join(str(reason) for reason in reasons)
+            messages.info(
+                request,
+                gettext("Nobody can chat with this model yet: %(reasons)s.") % {"reasons": text},
+            )

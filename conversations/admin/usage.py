@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from conversations.admin.lists import ReadOnlyAdminMixin
@@ -102,7 +102,7 @@ class UsageReport:
             self.start, self.end = self.end, self.start
         if (self.end - self.start).days >= RANGE_DAYS_MAX:
             self.start = self.end - datetime.timedelta(days=RANGE_DAYS_MAX - 1)
-            note = _t("The range was shortened to %(days)s days.") % {"days": RANGE_DAYS_MAX}
+            note = gettext("The range was shortened to %(days)s days.") % {"days": RANGE_DAYS_MAX}
             self.notes.append(note)
 
     def ledger(self):
@@ -181,7 +181,7 @@ class UsageDailyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": _t("Usage"),
+            "title": gettext("Usage"),
             "report": report,
             "rows": report.rows(),
             "totals": report.totals(),

@@ -11,9 +11,11 @@ from django.utils.translation import gettext_lazy as _
 
 from conversations import logit_bias, params, tokens
 from conversations.llm.text import clean_text
-from conversations.params import PARAM_NAMES, ModelLimits
+from conversations.params import PARAM_NAMES, REASONING_EFFORTS, ModelLimits
 
 NUMBER_PARAMS = ("temperature", "top_p", "n", "max_tokens", "presence_penalty", "frequency_penalty")
+# Set as chosen: the number fields and the reasoning effort.
+CHOSEN_PARAMS = (*NUMBER_PARAMS, "reasoning_effort")
 
 
 class TextField(forms.CharField):
@@ -79,10 +81,20 @@ class ParameterFields(forms.Form):
         ),
     )
 
+    reasoning_effort = forms.ChoiceField(
+        label=_("Reasoning effort"),
+        required=False,
+        choices=[("", _("Model default")), *((v, v) for v in REASONING_EFFORTS)],
+        help_text=_(
+            "How long a reasoning model thinks before it answers; only for models that "
+            "take it. Not every model takes every level."
+        ),
+    )
+
     logit_bias_entries: list = ()
 
     def set_parameter_initial(self, values: dict, model_id: str) -> None:
-        for name in NUMBER_PARAMS:
+        for name in CHOSEN_PARAMS:
             if name in values:
                 self.initial[name] = values[name]
         stop = values.get("stop")
@@ -94,7 +106,9 @@ class ParameterFields(forms.Form):
     def clean_parameters(self, limits: ModelLimits) -> dict | None:
         """The cleaned parameters, or None after adding each problem to its field."""
         raw = {
-            n: self.cleaned_data[n] for n in NUMBER_PARAMS if self.cleaned_data.get(n) is not None
+            n: self.cleaned_data[n]
+            for n in CHOSEN_PARAMS
+            if self.cleaned_data.get(n) not in ("", None)
         }
         raw["stop"] = self._stop_sequences()
         bias = self._logit_bias(limits.model)

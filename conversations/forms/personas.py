@@ -31,7 +31,10 @@ class PersonaForm(ParameterFields, forms.ModelForm):
         choices=[(name, name) for name in PARAM_NAMES],
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text=_("Unticked parameters are fixed by the persona."),
+        help_text=_(
+            "Unticked parameters are fixed by the persona. Only a parameter with a value "
+            "can be fixed; every other one stays open to users."
+        ),
     )
     starter_prompts = TextField(
         label=_("Starter prompts"),
@@ -75,6 +78,9 @@ class PersonaForm(ParameterFields, forms.ModelForm):
             self.fields["teams"].queryset = self._teams()
             self.fields["teams"].help_text = _("Who sees a persona shared with teams.")
         self.initial["starter_prompts"] = "\n".join(self.instance.starter_prompts or [])
+        # Open unless the persona sets and locks it (older personas locked unset ones
+        # too, which fixed nothing: Persona.locked_params ignores those locks).
+        self.initial["overridable_params"] = self.instance.changeable_params
         model_id = self.instance.model.model_id if self.instance.model_id else ""
         self.set_parameter_initial(self.instance.default_params or {}, model_id)
 

@@ -1,10 +1,17 @@
 """The admin's model form."""
 
+from dataclasses import replace
+
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from conversations.forms.params import ParameterFields, TextField
 from conversations.models import ModelConfig
-from conversations.params import ModelLimits
+
+LIMIT_FIELDS = (
+    "context_window", "max_output_tokens", "token_limit_param", "takes_reasoning_effort",
+    "supports_n",
+)  # fmt: skip
 
 
 class ModelConfigForm(ParameterFields, forms.ModelForm):
@@ -22,13 +29,18 @@ class ModelConfigForm(ParameterFields, forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.set_parameter_initial(self.instance.default_params or {}, self.instance.model_id)
+        if "provider" in self.fields:
+            # The model field has no translatable name; and say what to do, not "---------".
+            self.fields["provider"].label = _("Provider")
+            self.fields["provider"].empty_label = _("Choose a provider")
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        limits = ModelLimits(
-            cleaned.get("model_id") or "",
-            cleaned.get("context_window"),
-            cleaned.get("max_output_tokens"),
+        # What the model takes (reasoning effort, sampling, n) as the form sets it, else as stored.
+        instance = self.instance
+        limits = replace(
+            ModelConfig(**{n: cleaned.get(n, getattr(instance, n)) for n in LIMIT_FIELDS}).limits,
+            model=cleaned.get("model_id") or "",
         )
         parameters = self.clean_parameters(limits)
         self.instance.default_params = parameters or {}

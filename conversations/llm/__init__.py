@@ -4,12 +4,14 @@ Pure asyncio + httpx, no Django: the service layer turns a Provider row into
 ``ProviderSettings`` and calls ``get_client(settings)``.
 """
 
+from .adapt import Learnt
 from .client import LLMClient
 from .config import MAX_RETRIES_LIMIT, ProviderSettings
 from .errors import (
     AuthenticationFailed,
     BadRequest,
     ContextLengthExceeded,
+    EmptyAnswer,
     LLMError,
     ModelNotFound,
     PermissionDenied,
@@ -24,7 +26,7 @@ from .errors import (
     UpstreamTimeout,
     redact,
 )
-from .events import ChatResult, Delta, Finish, StreamEvent, Usage
+from .events import ChatResult, Delta, Finish, Reasoning, StreamEvent, Usage
 from .pool import close_all, get_client
 
 __all__ = [
@@ -34,9 +36,11 @@ __all__ = [
     "ChatResult",
     "ContextLengthExceeded",
     "Delta",
+    "EmptyAnswer",
     "Finish",
     "LLMClient",
     "LLMError",
+    "Learnt",
     "ModelNotFound",
     "PermissionDenied",
     "ProtocolError",
@@ -44,6 +48,7 @@ __all__ = [
     "ProviderSettings",
     "QuotaExceeded",
     "RateLimited",
+    "Reasoning",
     "ServerError",
     "StreamErrorEvent",
     "StreamEvent",

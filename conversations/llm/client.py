@@ -15,6 +15,12 @@ between two attempts at once.
 ``on_retry(delay, code, attempt)``, when given, is called (and awaited when
 it returns an awaitable) before each wait between attempts, so the caller can
 tell the person waiting why nothing arrives yet.
+
+A refusal that a changed request avoids (``adapt``: ``max_tokens`` where the
+model takes ``max_completion_tokens``, ``stream_options`` where the server
+takes none) is retried once at once with the change, whatever ``max_retries``
+says; ``on_learn(learnt)``, when given, is called (and awaited) with what it
+taught, so the caller sends the right request the first time from then on.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from urllib.parse import quote
 import httpx
 
 from . import address
+from .adapt import Learnt, adapted
 from .config import ProviderSettings
 from .deadlines import Deadlines
 from .errors import LLMError, ProtocolError, ProviderAddressRefused, error_from_response
@@ -47,6 +54,7 @@ SSE_TYPE = "text/event-stream"
 
 # (delay in seconds, error code, attempt number from 1) → None or an awaitable.
 OnRetry = Callable[[float, str, int], Awaitable[None] | None]
+OnLearn = Callable[[Learnt], Awaitable[None] | None]
 
 
 class LLMClient:
@@ -62,25 +70,33 @@ class LLMClient:
         await self._http.aclose()
 
     async def stream_chat(
-        self, body: dict[str, Any], on_retry: OnRetry | None = None
+        self,
+        body: dict[str, Any],
+        on_retry: OnRetry | None = None,
+        on_learn: OnLearn | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Stream a chat completion as Delta, Finish and Usage events.
 
         Ends normally only after ``[DONE]``; raises an ``LLMError`` otherwise.
         """
-        async with aclosing(self.stream_chat_batches(body, on_retry)) as batches:
+        async with aclosing(self.stream_chat_batches(body, on_retry, on_learn)) as batches:
             async for batch in batches:
                 for event in batch:
                     yield event
 
     async def stream_chat_batches(
-        self, body: dict[str, Any], on_retry: OnRetry | None = None
+        self,
+        body: dict[str, Any],
+        on_retry: OnRetry | None = None,
+        on_learn: OnLearn | None = None,
     ) -> AsyncIterator[list[StreamEvent]]:
         """The same events, a list per piece of the body that arrived (for relays)."""
         deadlines = Deadlines(self.settings)
         try:
             payload = stream_body(body)
-            response = await self._open("POST", "/chat/completions", payload, deadlines, on_retry)
+            response = await self._open(
+                "POST", "/chat/completions", payload, deadlines, on_retry, on_learn
+            )
             try:
                 async for batch in read_batches(response, deadlines):
                     yield batch
@@ -89,21 +105,30 @@ class LLMClient:
         except LLMError as error:
             raise error.redact(self.settings.api_key) from None
 
-    async def complete_chat(self, body: dict[str, Any]) -> ChatResult:
+    async def complete_chat(
+        self, body: dict[str, Any], on_learn: OnLearn | None = None
+    ) -> ChatResult:
         """A non-streaming completion, for short calls such as titles."""
-        return chat_result(await self._json("POST", "/chat/completions", plain_body(body)))
+        payload = plain_body(body)
+        return chat_result(await self._json("POST", "/chat/completions", payload, on_learn))
 
     async def list_models(self) -> list[dict[str, Any]]:
         return model_list(await self._json("GET", "/models"))
+
+    async def model_info(self) -> Any:
+        """LiteLLM's ``GET /model/info`` (each model's mode and limits); others answer 404."""
+        return await self._json("GET", "/model/info")
 
     async def retrieve_model(self, model_id: str) -> dict[str, Any]:
         # Like the OpenAI SDK, keep "/" and ":" as-is (vLLM ids look like org/name).
         return model_object(await self._json("GET", f"/models/{quote(model_id, safe='/:@')}"))
 
-    async def _json(self, method: str, path: str, payload: dict | None = None) -> Any:
+    async def _json(
+        self, method: str, path: str, payload: dict | None = None, on_learn: OnLearn | None = None
+    ) -> Any:
         deadlines = Deadlines(self.settings)
         try:
-            response = await self._open(method, path, payload, deadlines)
+            response = await self._open(method, path, payload, deadlines, on_learn=on_learn)
             deadlines.progress()  # headers arrived; the body may now only go quiet for idle
             try:
                 content = await self._read(response, deadlines, JSON_BODY_LIMIT)
@@ -120,14 +145,23 @@ class LLMClient:
         payload: dict | None,
         deadlines: Deadlines,
         on_retry: OnRetry | None = None,
+        on_learn: OnLearn | None = None,
     ) -> httpx.Response:
         """Send until a 2xx arrives, retrying what may be retried."""
         self._check_address()
-        attempt = 0
+        attempt, learnt = 0, set()
         while True:
             try:
                 return await self._attempt(method, path, payload, deadlines)
             except LLMError as error:
+                change = adapted(payload, error) if payload is not None else None
+                if change is not None and change[1] not in learnt:
+                    payload, lesson = change
+                    learnt.add(lesson)  # each lesson once: a server that still refuses is wrong
+                    logger.info("Retrying %s %s at once after %s", method, path, lesson)
+                    if on_learn is not None:
+                        await _call(on_learn, lesson)
+                    continue
                 delay = retry_delay(error, attempt, self.settings, deadlines.remaining())
                 if delay is None:
                     raise
@@ -208,8 +242,8 @@ class LLMClient:
         return b"".join(parts)[:limit]
 
 
-async def _call(on_retry: OnRetry, delay: float, code: str, attempt: int) -> None:
-    result = on_retry(delay, code, attempt)
+async def _call(callback: Callable[..., Awaitable[None] | None], *args: Any) -> None:
+    result = callback(*args)
     if inspect.isawaitable(result):
         await result
 

@@ -3,10 +3,12 @@
 Every error has a stable ``code`` (the Django side chooses what users read
 by it), a ``message`` written here (never text from the provider), a
 ``detail`` with what the provider or the network said (for logs and staff
-only), ``retryable``, the HTTP ``status`` when there was one, the provider's
-``request_id`` when it sent one, and ``retry_after`` in seconds when the
-provider asked for a pause. ``detail`` is redacted and bounded: it must never
-carry an API key or a password, even when a provider echoes what it was sent.
+only), the provider's own ``upstream_code``, ``upstream_type`` and
+``upstream_param`` (the request field it blames), ``retryable``, the HTTP
+``status`` when there was one, the provider's ``request_id`` when it sent
+one, and ``retry_after`` in seconds when the provider asked for a pause.
+``detail`` is redacted and bounded: it must never carry an API key or a
+password, even when a provider echoes what it was sent.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class LLMError(Exception):
         retry_after: float | None = None,
         upstream_code: str | None = None,
         upstream_type: str | None = None,
+        upstream_param: str | None = None,
         request_id: str | None = None,
     ) -> None:
         # ``message`` is always this package's own words; whatever the provider
@@ -67,6 +70,7 @@ class LLMError(Exception):
         self.retry_after = retry_after
         self.upstream_code = upstream_code
         self.upstream_type = upstream_type
+        self.upstream_param = upstream_param
         self.request_id = request_id
         super().__init__(self.message)
 
@@ -182,6 +186,16 @@ class StreamInterrupted(LLMError):
     default_message = "The answer was cut off before it finished."
 
 
+class EmptyAnswer(LLMError):
+    """HTTP 200 and a stream with nothing in it: no text, no reasoning, no finish reason.
+
+    llama.cpp answers so when the prompt is over its context window.
+    """
+
+    code = "empty_answer"
+    default_message = "The model returned nothing."
+
+
 class ProviderAddressRefused(LLMError):
     """The provider's address is one this server never calls (see ``address``)."""
 
@@ -202,6 +216,7 @@ def error_from_response(status: int, headers: Mapping[str, str], content: bytes)
         retry_after=retry_after_from_headers(headers),
         upstream_code=details.get("code"),
         upstream_type=details.get("type"),
+        upstream_param=details.get("param"),
         request_id=request_id_from_headers(headers),
     )
 
@@ -228,7 +243,7 @@ def error_from_event(error: Any) -> StreamErrorEvent:
 def _error_class(status: int, details: dict[str, str]) -> type[LLMError]:
     if status == 429:
         return QuotaExceeded if _mentions(details, "insufficient_quota") else RateLimited
-    if status in (400, 413) and _is_context_overflow(details):
+    if status in (400, 413, 422) and is_context_overflow(details):
         return ContextLengthExceeded
     if status >= 500:
         return ServerError
@@ -246,10 +261,33 @@ def _mentions(details: dict[str, str], word: str) -> bool:
     return word in (details.get("code"), details.get("type"))
 
 
-def _is_context_overflow(details: dict[str, str]) -> bool:
-    # vLLM and older proxies say it only in prose, without the code.
+# How servers other than OpenAI say the prompt is over the model's window, most
+# only in prose: vLLM ("This model's maximum context length is N tokens. However,
+# you requested M tokens", "longer than the maximum model length", "is too long
+# and exceeds limit"), llama.cpp's server ("the request exceeds the available
+# context size", "Requested tokens (N) exceed context window of M"), Ollama
+# ("exceeds the context length", "exceeded max context length"), LiteLLM
+# ("ContextWindowExceededError"), OpenRouter and Mistral ("maximum context
+# length"), Gemini ("exceeds the maximum number of tokens allowed"), Anthropic
+# behind a proxy ("prompt is too long"), Hugging Face TGI ("`inputs` tokens +
+# `max_new_tokens` must be <=").
+CONTEXT_OVERFLOW_CODES = ("context_length_exceeded", "exceed_context_size_error")
+CONTEXT_OVERFLOW_PATTERN = re.compile(
+    r"maximum context length|max(?:imum)? context length|context window|context size"
+    r"|context length|maximum model length|contextwindowexceeded|context_window_exceeded"
+    r"|exceeds? the maximum number of tokens|prompt is too long|is too long and exceeds"
+    r"|tokens \+ `?max_new_tokens`? must be"
+)
+# Words that make one of the phrases above mean "too long" and not, say, a
+# question about a setting.
+OVERFLOW_WORDS = re.compile(r"exceed|too long|too large|reduce|longer than|maximum|must be|>")
+
+
+def is_context_overflow(details: dict[str, str]) -> bool:
+    if any(_mentions(details, code) for code in CONTEXT_OVERFLOW_CODES):
+        return True
     message = (details.get("message") or "").lower()
-    return _mentions(details, "context_length_exceeded") or "maximum context length" in message
+    return bool(CONTEXT_OVERFLOW_PATTERN.search(message) and OVERFLOW_WORDS.search(message))
 
 
 def parse_error_body(content: bytes) -> dict[str, str]:
@@ -267,8 +305,26 @@ def _error_details(body: dict) -> dict[str, str]:
         return {"message": error}
     if not isinstance(error, dict):
         return {}
+    if isinstance(error.get("detail"), list):
+        return _validation_details(error["detail"])
     fields = ("message", "type", "code", "param")
     return {name: str(error[name]) for name in fields if error.get(name) is not None}
+
+
+def _validation_details(problems: list) -> dict[str, str]:
+    """FastAPI's 422 (llama-cpp-python and other Python servers): a list of
+    ``{"loc": ["body", "stream_options"], "msg": "Extra inputs are not permitted"}``."""
+    lines, fields = [], []
+    for problem in problems[:10]:
+        if not isinstance(problem, dict):
+            continue
+        loc = [str(part) for part in problem.get("loc") or () if part != "body"]
+        fields.extend(loc[:1])
+        lines.append(f"{'.'.join(loc)}: {problem.get('msg', '')}".strip(": "))
+    details = {"message": "; ".join(lines)} if lines else {}
+    if len(set(fields)) == 1:
+        details["param"] = fields[0]
+    return details
 
 
 def _snippet(content: bytes) -> str:

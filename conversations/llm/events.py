@@ -14,6 +14,15 @@ class Delta:
 
 
 @dataclass(frozen=True, slots=True)
+class Reasoning:
+    """New reasoning text for choice ``index`` (what a reasoning model thinks
+    before it answers, streamed apart from the answer); never empty."""
+
+    index: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Finish:
     """Choice ``index`` ended: stop, length, content_filter, tool_calls, ..."""
 
@@ -28,9 +37,10 @@ class Usage:
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    reasoning_tokens: int | None = None  # the part of completion_tokens spent reasoning
 
 
-StreamEvent = Delta | Finish | Usage
+StreamEvent = Delta | Reasoning | Finish | Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +50,4 @@ class ChatResult:
     text: str
     finish_reason: str | None
     usage: Usage | None
+    reasoning: str = ""

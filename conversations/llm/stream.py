@@ -3,6 +3,10 @@
 The stream is only complete when every choice that spoke has a
 finish_reason *and* ``data: [DONE]`` arrived; anything short of that is
 ``StreamInterrupted``, raised after the text received so far was yielded.
+A stream that ends with nothing at all in it (no text, no reasoning, no
+finish reason: llama.cpp's answer to a prompt over its context window), by
+``[DONE]``, a clean end or a dropped connection, is ``EmptyAnswer`` instead,
+so it is not mistaken for an answer cut short.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ from collections.abc import AsyncIterator
 import httpx
 
 from .deadlines import Deadlines
-from .errors import LLMError, ProtocolError, StreamInterrupted
-from .events import Delta, Finish, StreamEvent
+from .errors import EmptyAnswer, LLMError, ProtocolError, StreamInterrupted
+from .events import Delta, Finish, Reasoning, StreamEvent
 from .sse import SSEDecodeError, SSEDecoder
 from .text import SurrogateMender
 from .transport import TRANSPORT_ERRORS, reading_error
@@ -38,7 +42,7 @@ async def read_batches(
     chunks = response.aiter_bytes()
     decoder = SSEDecoder()
     choices = ChoiceTracker()
-    while (chunk := await next_chunk(chunks, deadlines)) is not None:
+    while (chunk := await _next_chunk(chunks, deadlines, choices)) is not None:
         batch: list[StreamEvent] = []
         failure, finished = None, False
         try:
@@ -55,7 +59,19 @@ async def read_batches(
             choices.check_finished()
             await drain(chunks)
             return
+    choices.check_spoke()
     raise StreamInterrupted("The model provider closed the stream before it finished.")
+
+
+async def _next_chunk(
+    chunks: AsyncIterator[bytes], deadlines: Deadlines, choices: ChoiceTracker
+) -> bytes | None:
+    try:
+        return await next_chunk(chunks, deadlines)
+    except StreamInterrupted:
+        # llama.cpp's empty answer may end in a cut connection rather than a clean end.
+        choices.check_spoke()
+        raise
 
 
 def _read(decoder: SSEDecoder, chunk: bytes, choices: ChoiceTracker, batch: list) -> bool:
@@ -102,9 +118,9 @@ async def drain(chunks: AsyncIterator[bytes]) -> None:
 class ChoiceTracker:
     """Which choices spoke and which finished, to tell complete from cut short.
 
-    It also makes each choice's text safe where it enters (see text.py): a
-    surrogate pair split across two chunks is joined, anything unstorable is
-    replaced or dropped, so no delta can poison the answer it belongs to.
+    It also makes each choice's text and reasoning safe where they enter (see
+    text.py): a surrogate pair split across two chunks is joined, anything
+    unstorable is replaced or dropped, so no delta can poison its answer.
     """
 
     __slots__ = ("finished", "menders", "seen")
@@ -112,28 +128,38 @@ class ChoiceTracker:
     def __init__(self) -> None:
         self.seen: set[int] = set()
         self.finished: set[int] = set()
-        self.menders: dict[int, SurrogateMender] = {}
+        # (kind of text, choice index) → its mender: answer and reasoning apart.
+        self.menders: dict[tuple[type, int], SurrogateMender] = {}
 
     def note(self, event: StreamEvent) -> StreamEvent | None:
-        """The event to pass on: a delta made safe (None if nothing is left of it)."""
+        """The event to pass on: text made safe (None if nothing is left of it)."""
         kind = type(event)
-        if kind is Delta:
+        if kind is Delta or kind is Reasoning:
             self.seen.add(event.index)
-            mender = self.menders.get(event.index)
+            mender = self.menders.get((kind, event.index))
             if mender is None:
-                mender = self.menders[event.index] = SurrogateMender()
+                mender = self.menders[kind, event.index] = SurrogateMender()
             text = mender.mend(event.text)
             if text is not event.text:
-                event = Delta(event.index, text) if text else None
+                event = kind(event.index, text) if text else None
         elif kind is Finish:
             self.finished.add(event.index)
         return event
 
-    def held_text(self) -> list[Delta]:
+    def held_text(self) -> list[Delta | Reasoning]:
         """What is left of a split character when the stream ends: a replacement mark."""
-        left = ((index, mender.flush()) for index, mender in self.menders.items())
-        return [Delta(index, text) for index, text in left if text]
+        left = ((key, mender.flush()) for key, mender in self.menders.items())
+        return [kind(index, text) for (kind, index), text in left if text]
+
+    def check_spoke(self) -> None:
+        """Nothing at all came back: no text, no reasoning, no finish reason."""
+        if not self.seen and not self.finished:
+            raise EmptyAnswer(
+                "The model provider ended the stream without sending anything.",
+                detail="HTTP 200 and an empty stream: the prompt may be over the model's window.",
+            )
 
     def check_finished(self) -> None:
+        self.check_spoke()
         if not self.finished or not self.seen <= self.finished:
             raise StreamInterrupted("The model provider ended the stream without a finish reason.")

@@ -6,16 +6,25 @@ import json
 from typing import Any
 
 from .errors import ProtocolError, error_from_event
-from .events import ChatResult, Delta, Finish, StreamEvent, Usage
+from .events import ChatResult, Delta, Finish, Reasoning, StreamEvent, Usage
 from .text import clean_text
 
 DONE = "[DONE]"
 
 
 def stream_body(body: dict[str, Any]) -> dict[str, Any]:
-    """The caller's body, asking for a stream that ends with a usage chunk."""
-    options = {**(body.get("stream_options") or {}), "include_usage": True}
-    return {**body, "stream": True, "stream_options": options}
+    """The caller's body, asking for a stream that ends with a usage chunk.
+
+    ``stream_options: {"include_usage": False}`` asks for none, for servers
+    that refuse the option: then no ``stream_options`` is sent at all.
+    """
+    options = {"include_usage": True, **(body.get("stream_options") or {})}
+    if options["include_usage"] is False:
+        del options["include_usage"]
+    payload = {**body, "stream": True, "stream_options": options}
+    if not options:
+        del payload["stream_options"]
+    return payload
 
 
 def plain_body(body: dict[str, Any]) -> dict[str, Any]:
@@ -48,6 +57,9 @@ def _events(chunk: dict[str, Any]) -> list[StreamEvent]:
     events: list[StreamEvent] = []
     for choice in chunk.get("choices") or ():
         index = int(choice.get("index") or 0)
+        thought = reasoning_text(choice.get("delta") or {})
+        if thought:
+            events.append(Reasoning(index, thought))
         text = (choice.get("delta") or {}).get("content")
         if text:  # role-only and empty deltas carry nothing to show
             events.append(Delta(index, str(text)))
@@ -57,6 +69,19 @@ def _events(chunk: dict[str, Any]) -> list[StreamEvent]:
     if usage is not None:
         events.append(usage)
     return events
+
+
+# Where servers put reasoning text: DeepSeek and llama.cpp say reasoning_content,
+# vLLM and OpenRouter reasoning; a server sends one of them.
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+def reasoning_text(delta_or_message: dict) -> str:
+    for name in REASONING_FIELDS:
+        value = delta_or_message.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return ""
 
 
 # The API's reasons are short words; anything else is bounded before it is stored.
@@ -79,7 +104,17 @@ def parse_usage(usage: Any) -> Usage | None:
     if prompt is None or completion is None:
         return None
     total = _token_count(usage.get("total_tokens") or prompt + completion)
-    return Usage(prompt, completion, prompt + completion if total is None else total)
+    total = prompt + completion if total is None else total
+    return Usage(prompt, completion, total, _reasoning_tokens(usage, completion))
+
+
+def _reasoning_tokens(usage: dict, completion: int) -> int | None:
+    """``completion_tokens_details.reasoning_tokens``: part of completion, never more."""
+    details = usage.get("completion_tokens_details")
+    if not isinstance(details, dict) or details.get("reasoning_tokens") is None:
+        return None
+    count = _token_count(details["reasoning_tokens"])
+    return None if count is None else min(count, completion)
 
 
 def _token_count(value: Any) -> int | None:
@@ -95,8 +130,10 @@ def chat_result(payload: Any) -> ChatResult:
     try:
         choice = payload["choices"][0]
         usage = payload.get("usage")
+        message = choice.get("message") or {}
         return ChatResult(
-            text=clean_text(str((choice.get("message") or {}).get("content") or "")),
+            text=clean_text(str(message.get("content") or "")),
+            reasoning=clean_text(reasoning_text(message)),
             finish_reason=finish_reason(choice["finish_reason"])
             if choice.get("finish_reason")
             else None,

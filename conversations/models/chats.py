@@ -385,6 +385,7 @@ MESSAGE_COLUMNS = (
     "id", "conversation_id", "parent_id", "role", "content", "status", "finish_reason",
     "error_code", "error_message", "model_name", "params", "prompt_tokens",
     "completion_tokens", "usage_estimated", "ttft_ms", "stream_seq", "created",
+    "reasoning", "reasoning_ms", "reasoning_tokens",
     "persona_version__persona_id", "persona_version__name", "persona_version__version",
     "persona_version__persona__avatar", "persona_version__persona__avatar_image",
 )  # fmt: skip
@@ -409,6 +410,9 @@ def message_dict(row: dict) -> dict:
         "completion_tokens": row["completion_tokens"],
         "usage_estimated": row["usage_estimated"],
         "ttft_ms": row["ttft_ms"],
+        "reasoning": row["reasoning"],
+        "reasoning_ms": row["reasoning_ms"],
+        "reasoning_tokens": row["reasoning_tokens"],
         "seq": row["stream_seq"],
         "created": row["created"].isoformat(),
     }

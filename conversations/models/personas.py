@@ -98,6 +98,20 @@ class Persona(models.Model):
     def limits(self) -> ModelLimits:
         return self.model.limits if self.model else ModelLimits()
 
+    @property
+    def locked_params(self) -> list[str]:
+        """The parameters users may not change: only ones the persona sets can be
+        locked. Older personas locked every parameter by default; a lock on one the
+        persona leaves unset fixed nothing and is ignored."""
+        values, open_ = self.default_params or {}, set(self.overridable_params or [])
+        return [name for name in PARAM_NAMES if name in values and name not in open_]
+
+    @property
+    def changeable_params(self) -> list[str]:
+        """The parameters users may change: every one the persona does not lock."""
+        locked = set(self.locked_params)
+        return [name for name in PARAM_NAMES if name not in locked]
+
     def clean(self) -> None:
         errors = {}
         try:

@@ -1,5 +1,6 @@
 """Upstream providers (any OpenAI-compatible base URL) and the models they serve."""
 
+import json
 import os
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -13,8 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from conversations import keys
-from conversations.catalog import facts_for
+from conversations import catalog, keys
 from conversations.llm import address
 from conversations.params import ModelLimits, ParamsInvalid, validate_params
 
@@ -169,36 +169,17 @@ class Provider(models.Model):
         return os.environ.get(self.api_key_env, "") if self.api_key_env else ""
 
 
-# Words in model ids that are not chat models, checked in order (ids are lower-cased).
-KIND_HINTS = (
-    ("embed", "embedding"),
-    ("dall-e", "image"),
-    ("gpt-image", "image"),
-    ("whisper", "other"),
-    ("tts", "other"),
-    ("transcribe", "other"),
-    ("moderation", "other"),
-    ("realtime", "other"),
-    ("audio", "other"),
-    ("davinci-002", "completion"),
-    ("babbage-002", "completion"),
-    ("instruct", "completion"),
-)
-
-
-def guess_kind(model_id: str) -> str:
-    name = model_id.lower()
-    return next((kind for hint, kind in KIND_HINTS if hint in name), "chat")
-
-
 @dataclass
 class SyncReport:
     """What syncing a provider's /v1/models listing did, by model id."""
 
-    created: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)  # new rows, all disabled
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # rows the provider no longer lists
+    reclassified: list[str] = field(default_factory=list)  # kind corrected by this sync
+    guessed: list[str] = field(default_factory=list)  # new chat rows whose window is a guess
+    kinds: dict[str, int] = field(default_factory=dict)  # kind → models listed of that kind
 
 
 class ModelConfigQuerySet(models.QuerySet):
@@ -215,31 +196,38 @@ class ModelConfigQuerySet(models.QuerySet):
 
         New rows start disabled: a provider may list dozens of models (audio,
         images, previews) and staff choose which ones people see. Rows the
-        provider stopped listing are reported, never deleted.
+        provider stopped listing are reported, never deleted. An existing row
+        keeps what staff set (see ``refresh_from_listing``).
         """
         report = SyncReport()
         existing = {row.model_id: row for row in self.filter(provider=provider)}
         listed = {item["id"]: item for item in listing if _is_listed_model(item)}
         for model_id, item in sorted(listed.items()):
-            row = existing.get(model_id)
-            if row is None:
-                self._create_from_listing(provider, model_id, item)
+            row = existing.get(model_id) or self._create_from_listing(provider, model_id, item)
+            report.kinds[row.kind] = report.kinds.get(row.kind, 0) + 1
+            if model_id not in existing:
                 report.created.append(model_id)
+                if row.context_window_guessed and row.kind == ModelConfig.Kind.CHAT:
+                    report.guessed.append(model_id)  # the window matters only for chat
             elif row.refresh_from_listing(item):
                 report.updated.append(model_id)
+                if row.kind_corrected:
+                    report.reclassified.append(model_id)
             else:
                 report.unchanged.append(model_id)
         report.missing = sorted(set(existing) - set(listed))
         return report
 
     def _create_from_listing(self, provider: "Provider", model_id: str, item: dict):
-        facts = facts_for(model_id, item)
+        facts = catalog.facts_for(model_id, item)
         return self.create(
             provider=provider,
             model_id=model_id,
-            kind=guess_kind(model_id),
+            kind=catalog.kind_for(model_id, item),
             context_window=facts.context_window,
             max_output_tokens=facts.max_output_tokens,
+            context_window_source=facts.source,
+            **catalog.reasoning_facts(model_id)._asdict(),
             enabled=False,
         )
 
@@ -247,6 +235,22 @@ class ModelConfigQuerySet(models.QuerySet):
 def _is_listed_model(item: dict) -> bool:
     model_id = item.get("id")
     return isinstance(model_id, str) and 0 < len(model_id) <= 200
+
+
+# Better sources of a context window replace worse ones; staff's never.
+SOURCE_RANK = {"guessed": 0, "known": 1, "listed": 2, "staff": 3}
+# The admin logs changed fields by their untranslated labels.
+KIND_LABEL = "Kind"
+
+
+def _changed_fields(entry) -> set[str]:
+    try:
+        changes = json.loads(entry.change_message or "[]")
+    except ValueError:
+        return set()
+    parts = changes if isinstance(changes, list) else []
+    changed = [part.get("changed") for part in parts if isinstance(part, dict)]
+    return {name for part in changed if isinstance(part, dict) for name in part.get("fields") or []}
 
 
 class ModelConfig(models.Model):
@@ -363,7 +367,16 @@ class ModelConfig(models.Model):
 
     @property
     def limits(self) -> ModelLimits:
-        return ModelLimits(self.model_id, self.context_window, self.max_output_tokens)
+        return ModelLimits(
+            self.model_id,
+            self.context_window,
+            self.max_output_tokens,
+            takes_reasoning_effort=self.takes_reasoning_effort,
+            # Only OpenAI's reasoning models (o-series, gpt-5) refuse max_tokens, and
+            # they refuse sampling settings too (gpt-oss on vLLM takes both).
+            reasoning_model=self.token_limit_param == self.TokenLimitParam.MAX_COMPLETION_TOKENS,
+            supports_n=self.supports_n,
+        )
 
     def clean(self) -> None:
         if self.max_output_tokens and self.max_output_tokens >= self.context_window:
@@ -376,19 +389,75 @@ class ModelConfig(models.Model):
             raise ValidationError({"default_params": str(error)}) from None
 
     def refresh_from_listing(self, item: dict) -> bool:
-        """Take the context window the provider reports (vLLM does); True if changed.
+        """Take what the provider now says about the model; True if anything changed.
 
-        Only a reported value replaces what staff set; a guess from the model
-        id never does.
+        The limits follow a better or equally good source (the listing beats a
+        well-known name, which beats a guess) but never what staff set. The kind
+        is corrected only while it is still what the old sync rule guessed from
+        the id and staff never chose it in the admin.
         """
-        reported = facts_for(self.model_id, item)
-        if reported == facts_for(self.model_id) or reported.context_window == self.context_window:
+        limits_changed = self._refresh_limits(catalog.facts_for(self.model_id, item))
+        self.kind_corrected = self._correct_kind(catalog.kind_for(self.model_id, item))
+        if not (limits_changed or self.kind_corrected):
             return False
-        self.context_window = reported.context_window
-        if self.max_output_tokens and self.max_output_tokens >= self.context_window:
-            self.max_output_tokens = None
-        self.save(update_fields=["context_window", "max_output_tokens", "updated"])
+        fields = ["context_window", "max_output_tokens", "context_window_source", "kind"]
+        self.save(update_fields=[*fields, "updated"])
         return True
+
+    kind_corrected = False  # set by refresh_from_listing, for the sync report
+
+    @property
+    def context_window_guessed(self) -> bool:
+        return self.context_window_source == self.ContextSource.GUESSED
+
+    def _refresh_limits(self, facts: catalog.ModelFacts) -> bool:
+        stored, offered = SOURCE_RANK[self.context_window_source], SOURCE_RANK[facts.source]
+        if offered < stored or self.context_window_source == self.ContextSource.STAFF:
+            return False
+        if offered == stored == SOURCE_RANK["guessed"] and (
+            facts.context_window >= self.context_window
+        ):
+            return False  # one guess replaces another only to be safer
+        new = (facts.context_window, facts.max_output_tokens, facts.source)
+        if new == (self.context_window, self.max_output_tokens, self.context_window_source):
+            return False
+        self.context_window, self.max_output_tokens, self.context_window_source = new
+        return True
+
+    def _correct_kind(self, kind: str) -> bool:
+        if self.kind == kind or self.kind != catalog.kind_by_old_rule(self.model_id):
+            return False
+        if self.kind_chosen_by_staff():
+            return False
+        self.kind = kind
+        return True
+
+    def kind_chosen_by_staff(self) -> bool:
+        """Staff added this row, or changed its kind, in the admin (its change log says)."""
+        from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+        from django.contrib.contenttypes.models import ContentType
+
+        entries = LogEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(ModelConfig),
+            object_id=str(self.pk),
+            action_flag__in=[ADDITION, CHANGE],
+        )
+        return any(
+            entry.action_flag == ADDITION or KIND_LABEL in _changed_fields(entry)
+            for entry in entries
+        )
+
+    def reasons_hidden(self) -> list[str]:
+        """Why people cannot chat with this model (empty: they can), as ``usable_by`` rules."""
+        reasons = []
+        if not self.enabled:
+            reasons.append(_("disabled"))
+        if not self.provider.enabled:
+            reasons.append(_("provider disabled"))
+        if self.kind != self.Kind.CHAT:
+            kind = self.get_kind_display()
+            reasons.append(_("not a chat model (%(kind)s)") % {"kind": kind})
+        return reasons
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
         million = Decimal(1_000_000)

@@ -22,6 +22,7 @@ def _sums() -> dict:
         "requests_sum": Sum("requests"),
         "prompt": Sum("prompt_tokens"),
         "completion": Sum("completion_tokens"),
+        "reasoning": Sum("reasoning_tokens"),
         "estimated_prompt": Sum("estimated_prompt_tokens"),
         "estimated_completion": Sum("estimated_completion_tokens"),
         "cost_sum": Sum("cost"),
@@ -44,9 +45,20 @@ class UsageQuerySet(models.QuerySet):
         return rows.order_by(-(F("prompt") + F("completion")), "key")
 
     def charge(
-        self, *, user_id: int, model, model_name: str, prompt: int, completion: int, estimated: bool
+        self,
+        *,
+        user_id: int,
+        model,
+        model_name: str,
+        prompt: int,
+        completion: int,
+        estimated: bool,
+        reasoning: int = 0,
     ) -> None:
-        """Add one request's tokens and cost to today's row for the user and model."""
+        """Add one request's tokens and cost to today's row for the user and model.
+
+        ``reasoning`` is the part of ``completion`` spent reasoning: recorded, not added.
+        """
         cost = model.cost(prompt, completion) if model else Decimal(0)
         row, _created = self.get_or_create(
             user_id=user_id, day=timezone.localdate(), model_name=model_name,
@@ -56,6 +68,7 @@ class UsageQuerySet(models.QuerySet):
             requests=F("requests") + 1,
             prompt_tokens=F("prompt_tokens") + prompt,
             completion_tokens=F("completion_tokens") + completion,
+            reasoning_tokens=F("reasoning_tokens") + reasoning,
             estimated_prompt_tokens=F("estimated_prompt_tokens") + (prompt if estimated else 0),
             estimated_completion_tokens=F("estimated_completion_tokens")
             + (completion if estimated else 0),

@@ -18,6 +18,7 @@ class Choice:
     message_id: UUID
     prefix: str = ""  # text already there when continuing a cut-off answer
     seq: int = 0  # its last delta's number before this turn
+    reasoning_prefix: str = ""  # and the reasoning that came with it
 
 
 @dataclass
@@ -34,6 +35,7 @@ class TurnPlan:
     omitted: int
     frames: list[dict] = field(default_factory=list)  # messages to announce
     continuing: bool = False
+    mend_seam: bool = False  # a continuation the server wrote afresh: join it (turn.seam)
     uncached_counts: dict[UUID, tuple[int, str]] = field(default_factory=dict)
 
 
@@ -58,12 +60,15 @@ class Outcome:
     error_code: str = ""
     error_message: str = ""
     ttft_ms: int | None = None
+    reasoning: str = ""  # the whole reasoning, prefix included
+    reasoning_ms: int | None = None  # this turn's time reasoning
 
 
 @dataclass
 class ReportedUsage:
     prompt_tokens: int
     completion_tokens: int
+    reasoning_tokens: int | None = None  # part of completion_tokens
 
 
 def message_dicts(messages: list) -> list[dict]:

@@ -23,11 +23,12 @@ def build_prompt(branch, model, persona, effective):
         count = message.content_tokens
         if message.content_tokens_encoding != encoding or count is None:
             count = tokens.count_text(message.content, model.model_id).tokens
-            uncached[message.id] = (count, encoding)
+            if message.id is not None:  # an instruction of ours is no stored row
+                uncached[message.id] = (count, encoding)
         history.append(tokens.HistoryItem(message.role, message.content, count, message.id))
     # A prompt that cannot fit is refused by tokens.build_context (a Refused).
     prompt = tokens.build_context(
-        system=system_messages(persona),
+        system=system_messages(persona, model.system_role),
         history=history,
         model=model.model_id,
         context_window=model.context_window,
@@ -36,17 +37,34 @@ def build_prompt(branch, model, persona, effective):
     return prompt, uncached
 
 
-def system_messages(persona: Persona | None) -> list[dict]:
+def system_messages(persona: Persona | None, role: str = "system") -> list[dict]:
     """Prompt order is fixed: the site-wide prompt staff set, then the persona's
-    (the conversation follows). See docs/admin.md."""
+    (the conversation follows). See docs/admin.md.
+
+    ``role``: the model config's ``system_role``; OpenAI's newer reasoning models
+    take instructions as ``developer`` messages."""
     prompts = [SiteSettings.cached().system_prompt]
     if persona and persona.system_prompt:
         prompts.append(persona.system_prompt)
-    return [{"role": "system", "content": text} for text in prompts if text]
+    return [{"role": role, "content": text} for text in prompts if text]
+
+
+# Asked after the cut-off answer when the server cannot extend it in place; the
+# join (turn.seam) mends what the model still gets wrong at the seam.
+CONTINUE_INSTRUCTION = (
+    "Your previous message was cut off by the length limit. Continue it from exactly "
+    "where it stopped, even in the middle of a word or a sentence. Write only the rest: "
+    "do not repeat anything already written, do not add any introduction or comment."
+)
+
+
+def continue_instruction() -> "BranchRow":
+    """The request to go on, as the last message of a continuation's prompt."""
+    return BranchRow(None, Message.Role.USER, CONTINUE_INSTRUCTION, None, "")
 
 
 class BranchRow(NamedTuple):
-    id: UUID
+    id: UUID | None  # None: a message of ours, not stored
     role: str
     content: str
     content_tokens: int | None

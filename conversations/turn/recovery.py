@@ -5,6 +5,7 @@ marks answers whose worker stopped heart-beating as interrupted, text kept.
 """
 
 import logging
+from typing import NamedTuple
 from uuid import UUID
 
 from django.db import DatabaseError, transaction
@@ -18,8 +19,17 @@ from conversations.turn.plan import Status, message_dicts
 logger = logging.getLogger(__name__)
 
 
-def flush_partials(rows: list[tuple[UUID, str, int]]) -> list[UUID]:
-    """Store partial text of running turns; returns the ids of the rows stored.
+class Partial(NamedTuple):
+    """A running answer's text, and its reasoning (None: it has none), up to delta seq."""
+
+    message_id: UUID | str
+    content: str
+    seq: int
+    reasoning: str | None = None
+
+
+def flush_partials(rows: list[tuple]) -> list[UUID]:
+    """Store partial text and reasoning of running turns; returns the ids of the rows stored.
 
     One transaction for all of a worker's answers, the common case. Should it
     fail, each answer is stored on its own, so a row the database refuses
@@ -30,7 +40,7 @@ def flush_partials(rows: list[tuple[UUID, str, int]]) -> list[UUID]:
     try:
         with transaction.atomic():
             _store_partials(rows)
-        return [message_id for message_id, _content, _seq in rows]
+        return [row[0] for row in rows]
     except (DatabaseError, UnicodeError):
         if len(rows) == 1:
             raise
@@ -47,12 +57,14 @@ def flush_partials(rows: list[tuple[UUID, str, int]]) -> list[UUID]:
     return stored
 
 
-def _store_partials(rows: list[tuple[UUID, str, int]]) -> None:
+def _store_partials(rows: list[tuple]) -> None:
     now = timezone.now()
-    for message_id, content, seq in rows:
-        Message.objects.filter(pk=message_id, status=Status.STREAMING).update(
-            content=content, stream_seq=seq, heartbeat=now
-        )
+    for row in rows:
+        partial = Partial(*row)
+        changes = {"content": partial.content, "stream_seq": partial.seq, "heartbeat": now}
+        if partial.reasoning is not None:
+            changes["reasoning"] = partial.reasoning
+        Message.objects.filter(pk=partial.message_id, status=Status.STREAMING).update(**changes)
 
 
 def heartbeat(message_ids: list) -> None:
@@ -67,7 +79,10 @@ def sweep_stale(stale_after: float | None = None) -> list[dict]:
 
 
 def _interrupt(message: Message, stale_after: float | None) -> bool:
-    estimate = tokens.count_text(message.content, message.model_name or "gpt-4")
+    model_name = message.model_name or "gpt-4"
+    estimate = tokens.count_text(message.content, model_name).tokens
+    if message.reasoning:  # the model wrote that too
+        estimate += tokens.count_text(message.reasoning, model_name).tokens
     return bool(
         Message.objects.orphaned(stale_after)
         .filter(pk=message.pk)
@@ -75,7 +90,7 @@ def _interrupt(message: Message, stale_after: float | None) -> bool:
             status=Status.INTERRUPTED,
             error_code="worker_lost",
             error_message=_("The server handling this answer stopped; the text so far is kept."),
-            completion_tokens=estimate.tokens,
+            completion_tokens=estimate,
             usage_estimated=True,
             worker="",
             heartbeat=None,

@@ -61,20 +61,25 @@ def overrides(conversation, request, model, persona) -> dict:
     if request.params is None:
         return conversation.param_overrides
     cleaned = params.validate_params(request.params, model.limits)
-    params.check_overridable(cleaned, persona.overridable_params if persona else None)
+    params.check_overridable(cleaned, persona.changeable_params if persona else None)
     return cleaned
 
 
 def effective_params(model, persona, overrides) -> dict:
-    # Defaults may predate a change of model; re-check them against this one.
-    model_defaults = params.validate_params(model.default_params, model.limits)
-    persona_defaults = params.validate_params(
-        persona.default_params if persona else {}, model.limits
-    )
-    overrides = params.validate_params(overrides, model.limits)
+    """What the turn asks the model for. Defaults and the conversation's settings may
+    predate a change of model: re-checked against this one, less what does not apply
+    to it (a request's own parameters were refused by ``overrides`` instead)."""
+    limits = model.limits
+    model_defaults = _inherited(model.default_params, limits)
+    persona_defaults = _inherited(persona.default_params if persona else {}, limits)
+    overrides = _inherited(overrides, limits)
     return params.effective_params(
         overrides=overrides,
         persona_defaults=persona_defaults,
         model_defaults=model_defaults,
-        overridable=persona.overridable_params if persona else None,
+        overridable=persona.changeable_params if persona else None,
     )
+
+
+def _inherited(values, limits) -> dict:
+    return params.validate_params(params.applicable(values, limits), limits)

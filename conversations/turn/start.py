@@ -19,11 +19,11 @@ from django.utils.translation import gettext as _
 from conversations import access, tokens
 from conversations.models import Conversation, Message
 from conversations.refusals import Refused
-from conversations.turn import limits, resolve
+from conversations.turn import limits, resolve, shaping
 from conversations.turn.plan import Choice, Replay, Status, TurnPlan, message_dicts
-from conversations.turn.prompt import build_prompt, stored_branch
+from conversations.turn.prompt import build_prompt, continue_instruction, stored_branch
 from conversations.turn.request import TurnRequest
-from conversations.upstream import provider_settings, upstream_user
+from conversations.upstream import provider_settings
 
 
 class NotContinuable(Refused):
@@ -99,16 +99,37 @@ def _continue(user, worker: str, request: TurnRequest) -> TurnPlan:
     persona = resolve.usable_persona(user, conversation.persona_id)
     effective = resolve.effective_params(model, persona, conversation.param_overrides)
     effective.pop("n", None)  # a continuation extends this one answer
-    context = build_prompt(stored_branch(conversation, answer.id), model, persona, effective)
+    in_place = model.provider.continue_final_message and bool(answer.content)
+    branch = _continued_branch(conversation, answer, in_place)
+    context = build_prompt(branch, model, persona, effective)
     limits.refuse_if_over_budget(user, context[0].prompt_tokens)
     Message.objects.filter(pk=answer.pk).update(
         status=Status.STREAMING, finish_reason="", worker=worker, heartbeat=timezone.now()
     )
     answer.refresh_from_db()
-    choice = Choice(answer.id, prefix=answer.content, seq=answer.stream_seq)
+    choice = Choice(
+        answer.id, prefix=answer.content, seq=answer.stream_seq, reasoning_prefix=answer.reasoning
+    )
     _save(conversation, answer)
     announce = message_dicts([answer])
-    return _plan(user, conversation, model, effective, context, [choice], announce, True)
+    plan = _plan(user, conversation, model, effective, context, [choice], announce, True)
+    if in_place:
+        plan.body = shaping.continuing_in_place(plan.body)
+    plan.mend_seam = not in_place
+    return plan
+
+
+def _continued_branch(conversation, answer: Message, in_place: bool) -> list:
+    """The prompt's messages for continuing ``answer``.
+
+    A server that extends the last message itself (vLLM's continue_final_message)
+    gets the cut-off answer last; any other starts a new message, so it is asked
+    to go on from the cut and turn.seam joins the two.
+    """
+    branch = stored_branch(conversation, answer.id)
+    if answer.content and not in_place:
+        branch.append(continue_instruction())
+    return branch
 
 
 def _refuse_unless_continuable(answer: Message) -> None:
@@ -132,12 +153,7 @@ def _plan(user, conversation, model, effective, context, choices, announce, cont
         model_config_id=model.pk,
         model_name=model.model_id,
         provider=provider_settings(model.provider),
-        body={
-            "model": model.model_id,
-            "messages": prompt.messages,
-            **effective,
-            "user": upstream_user(user.pk),
-        },
+        body=shaping.chat_body(model, prompt.messages, effective, user_pk=user.pk),
         choices=choices,
         prompt_tokens=prompt.prompt_tokens,
         prompt_exact=prompt.exact,

@@ -18,7 +18,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from conversations import errors, frames, llm, upstream
-from conversations.turn import titles
+from conversations.turn import quirks, recovery, seam, titles
 from conversations.turn.fanout import RemoteFanout
 from conversations.turn.finish import finish_turn
 from conversations.turn.hub import Hub
@@ -41,12 +41,59 @@ class AnswersCapped(Exception):
 
 
 @dataclass
-class ChoiceStream:
-    """The growing text of one assistant message and its delta numbering.
+class Pieces:
+    """Text that grows a delta at a time and remembers where each delta ends.
 
-    New deltas are kept as they came (`parts`); each flush compacts them into
-    one string and the offset where each delta ends, a few bytes a delta
-    instead of a string object each (hundreds of answers stream at once).
+    New deltas are kept as they came (`parts`); each compaction joins them into
+    one string and the offset where each ends, a few bytes a delta instead of
+    a string object each (hundreds of answers stream at once).
+    """
+
+    body: str = ""  # the compacted deltas 1 … len(ends)
+    ends: array = field(default_factory=lambda: array("L"))  # where each ends in body
+    parts: list[str] = field(default_factory=list)  # the deltas after those
+
+    @classmethod
+    def empty_deltas(cls, count: int) -> "Pieces":
+        """`count` deltas that held none of this text (reasoning that starts late)."""
+        return cls(ends=array("L", [0]) * count)
+
+    @property
+    def count(self) -> int:
+        return len(self.ends) + len(self.parts)
+
+    def append(self, text: str) -> None:
+        self.parts.append(text)
+
+    def text(self) -> str:
+        self.compact()
+        return self.body
+
+    def after(self, done: int) -> str:
+        """The text of the deltas after the first `done` (0 <= done <= count)."""
+        index = done - len(self.ends)
+        if index >= 0:
+            return self.parts[-1] if index == len(self.parts) - 1 else "".join(self.parts[index:])
+        start = self.ends[index - 1] if -index < len(self.ends) else 0
+        return self.body[start:] + "".join(self.parts)
+
+    def compact(self) -> None:
+        if self.parts:
+            end = len(self.body)
+            for part in self.parts:
+                end += len(part)
+                self.ends.append(end)
+            self.body += "".join(self.parts)
+            self.parts = []
+
+
+@dataclass
+class ChoiceStream:
+    """The growing text of one assistant message, its reasoning and its delta numbering.
+
+    Answer text and reasoning share one numbering (docs/protocol.md): each
+    delta adds to one of them, so catching up, fan-out and flushes cover both.
+    Reasoning is kept only once a model sends some.
     """
 
     message_id: str
@@ -59,13 +106,21 @@ class ChoiceStream:
     first_token_at: float | None = None
     flushed_seq: int = -1
     frame_head: str = ""  # see frames.delta_head
-    body: str = ""  # the compacted deltas base_seq + 1 … base_seq + len(ends)
-    ends: array = field(default_factory=lambda: array("L"))  # where each ends in body
-    parts: list[str] = field(default_factory=list)  # the deltas after those
+    answer: Pieces = field(default_factory=Pieces)
+    reasoning_prefix: str = ""  # reasoning stored before this turn (a continued answer)
+    reasoning: Pieces | None = None
+    reasoning_length: int = 0  # bounded by `limit` too, on its own
+    reasoning_started_at: float | None = None
+    reasoning_ended_at: float | None = None  # the first answer text after reasoning
 
     @property
     def seq(self) -> int:
-        return self.base_seq + len(self.ends) + len(self.parts)
+        return self.base_seq + self.answer.count
+
+    @property
+    def started(self) -> bool:
+        """The model said anything for this choice: text, reasoning or its end."""
+        return bool(self.answer.count or self.finish_reason)
 
     def add(self, text: str) -> bool:
         """Take a delta; False when nothing of it fits (the answer is full)."""
@@ -76,30 +131,47 @@ class ChoiceStream:
             text, self.capped = text[:room], True
             if not text:
                 return False
-        self.parts.append(text)
+        if self.reasoning is not None:
+            self.reasoning.append("")
+            if self.reasoning_ended_at is None:
+                self.reasoning_ended_at = time.monotonic()
+        self.answer.append(text)
         self.length += len(text)
         return True
 
+    def add_reasoning(self, text: str) -> bool:
+        """Take a reasoning delta; False when nothing of it fits (then it is dropped)."""
+        room = self.limit - self.reasoning_length
+        text = text[:room]
+        if not text:
+            return False
+        if self.reasoning is None:
+            self.reasoning = Pieces.empty_deltas(self.answer.count)
+            self.reasoning_started_at = time.monotonic()
+        self.reasoning.append(text)
+        self.reasoning_length += len(text)
+        self.answer.append("")
+        return True
+
     def text(self) -> str:
-        self._compact()
-        return self.prefix + self.body
+        return self.prefix + self.answer.text()
+
+    def reasoning_text(self) -> str:
+        return self.reasoning_prefix + (self.reasoning.text() if self.reasoning else "")
 
     def text_after(self, seq: int) -> str:
         """The text of the deltas after `seq` (base_seq <= seq <= self.seq)."""
-        index = seq - self.base_seq - len(self.ends)
-        if index >= 0:
-            return self.parts[-1] if index == len(self.parts) - 1 else "".join(self.parts[index:])
-        start = self.ends[index - 1] if -index < len(self.ends) else 0
-        return self.body[start:] + "".join(self.parts)
+        return self.answer.after(seq - self.base_seq)
 
-    def _compact(self) -> None:
-        if self.parts:
-            end = len(self.body)
-            for part in self.parts:
-                end += len(part)
-                self.ends.append(end)
-            self.body += "".join(self.parts)
-            self.parts = []
+    def reasoning_after(self, seq: int) -> str:
+        return self.reasoning.after(seq - self.base_seq) if self.reasoning else ""
+
+    def reasoning_ms(self) -> int | None:
+        """From the first reasoning delta to the first answer text after it (or now)."""
+        if self.reasoning_started_at is None:
+            return None
+        end = self.reasoning_ended_at or time.monotonic()
+        return round((end - self.reasoning_started_at) * 1000)
 
 
 class Turn:
@@ -117,6 +189,7 @@ class Turn:
                 length=len(c.prefix),
                 flushed_seq=c.seq,
                 frame_head=frames.delta_head(self.conversation_id, str(c.message_id)),
+                reasoning_prefix=c.reasoning_prefix,
             )
             for c in plan.choices
         ]
@@ -156,7 +229,11 @@ class Turn:
 
     async def _stream(self) -> None:
         client = llm.get_client(self.plan.provider)
-        stream = client.stream_chat_batches(self.plan.body, on_retry=self._announce_retry)
+        stream = client.stream_chat_batches(
+            self.plan.body, on_retry=self._announce_retry, on_learn=self._remember
+        )
+        if self.plan.mend_seam:
+            stream = seam.mended_stream(stream, self.plan.choices[0].prefix)
         try:
             async with aclosing(stream) as batches:
                 async for batch in batches:
@@ -164,6 +241,15 @@ class Turn:
         except llm.LLMError as error:
             await self._report(error)
             raise
+
+    async def _remember(self, learnt: llm.Learnt) -> None:
+        """What the server's refusal taught, for the next request (llm.adapt)."""
+        try:
+            await database_sync_to_async(quirks.remember)(
+                learnt, model_config_id=self.plan.model_config_id
+            )
+        except Exception:  # the retry goes on; the next turn learns it again
+            logger.exception("Could not remember %s for %s", learnt, self.conversation_id)
 
     async def _announce_retry(self, delay: float, code: str, attempt: int) -> None:
         """Tell every tab why nothing arrives yet (the wait after a 429 or 503)."""
@@ -204,6 +290,11 @@ class Turn:
                         fresh.setdefault(event.index, after)
                     elif self._all_capped():
                         raise AnswersCapped
+                elif kind is llm.Reasoning:
+                    choice = self._choice_at(event.index)
+                    after = choice.seq
+                    if choice.add_reasoning(event.text):
+                        fresh.setdefault(event.index, after)
                 elif kind is llm.Finish:
                     self._choice_at(event.index).finish_reason = event.reason
                 elif kind is llm.Usage:
@@ -225,8 +316,8 @@ class Turn:
     async def _relay(self, choice: ChoiceStream, after: int) -> None:
         if choice.first_token_at is None:
             choice.first_token_at = time.monotonic()
-        text = choice.text_after(after)
-        frame = frames.delta_text(choice.frame_head, after, choice.seq, text)
+        text, reasoning = choice.text_after(after), choice.reasoning_after(after)
+        frame = frames.delta_text(choice.frame_head, after, choice.seq, text, reasoning)
         await self.hub.send_local(self.conversation_id, frame)
         self.remote.push(choice)
 
@@ -238,23 +329,40 @@ class Turn:
         if choice is None:
             return None
         if after is None or after < choice.base_seq or after > choice.seq:
-            snapshot = {"id": message_id, "content": choice.text(), "seq": choice.seq}
-            return {"type": "snapshot", "conversation_id": self.conversation_id, **snapshot}
+            return frames.snapshot_frame(
+                self.conversation_id, message_id, choice.text(), choice.seq, choice.reasoning_text()
+            )
         if after == choice.seq:
             return None
-        text = choice.text_after(after)
-        return frames.delta_frame(self.conversation_id, message_id, after, choice.seq, text)
+        return frames.delta_frame(
+            self.conversation_id,
+            message_id,
+            after,
+            choice.seq,
+            choice.text_after(after),
+            choice.reasoning_after(after),
+        )
 
-    def partials(self) -> list[tuple]:
+    def live_fields(self, message_id: str) -> dict:
+        """What a stored message dict of a running answer lags behind in."""
+        choice = self.choice(message_id)
+        if choice is None:
+            return {}
+        return {"content": choice.text(), "reasoning": choice.reasoning_text(), "seq": choice.seq}
+
+    def partials(self) -> list[recovery.Partial]:
         """Rows for the runtime's batch flush: choices with text not yet stored."""
         rows = []
         for choice in self.choices:
             if choice.seq != choice.flushed_seq:
-                rows.append((choice.message_id, choice.text(), choice.seq))
+                reasoning = choice.reasoning_text() if choice.reasoning is not None else None
+                rows.append(
+                    recovery.Partial(choice.message_id, choice.text(), choice.seq, reasoning)
+                )
         return rows
 
     def mark_flushed(self, rows: list[tuple]) -> None:
-        for message_id, _text, seq in rows:
+        for message_id, _text, seq, *_reasoning in rows:
             choice = self.choice(message_id)
             if choice:
                 choice.flushed_seq = seq
@@ -263,7 +371,9 @@ class Turn:
 
     async def _finish(self, status: str | None, error: Exception | None) -> None:
         outcomes = [self._outcome(choice, status, error) for choice in self.choices]
-        usage = self.usage and ReportedUsage(self.usage.prompt_tokens, self.usage.completion_tokens)
+        usage = self.usage and ReportedUsage(
+            self.usage.prompt_tokens, self.usage.completion_tokens, self.usage.reasoning_tokens
+        )
         messages = await self._store(outcomes, usage)
         self.on_end(self)
         await self.remote.close()
@@ -286,16 +396,26 @@ class Turn:
             status=status or self._status_from_finish(choice),
             finish_reason=choice.finish_reason,
             ttft_ms=self._ttft(choice),
+            reasoning=choice.reasoning_text(),
+            reasoning_ms=choice.reasoning_ms(),
         )
         if choice.capped:  # cut by us, whatever the stream did after
             outcome.status = Status.TRUNCATED
             outcome.error_code = "answer_too_long"
             outcome.error_message = ANSWER_TOO_LONG.format(limit=choice.limit)
+        elif status is None and self._never_started(choice):
+            # The stream ended normally with other choices only: the server ignores `n`.
+            outcome.status = Status.ERROR
+            outcome.error_code = "n_unsupported"
+            outcome.error_message = errors.user_message(outcome.error_code)
         elif error is not None:
             outcome.error_code = error.code if isinstance(error, llm.LLMError) else "internal_error"
             # Chosen by code: what the provider (or a bug) said stays in the log.
             outcome.error_message = errors.user_message(outcome.error_code)
         return outcome
+
+    def _never_started(self, choice: ChoiceStream) -> bool:
+        return not choice.started and any(other.started for other in self.choices)
 
     @staticmethod
     def _status_from_finish(choice: ChoiceStream) -> str:

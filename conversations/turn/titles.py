@@ -2,6 +2,13 @@
 
 When the call fails (or titles by model are turned off), the title is the
 first words of the question. A title the user set is never replaced.
+
+The call is shaped like the turn's (``shaping``: the answer-length parameter
+the model takes, its role for instructions, what its server refused before).
+A reasoning model spends completion tokens thinking before it writes the
+title, so it gets ``REASONING_TITLE_TOKENS`` and, where it takes one, the
+lowest reasoning effort every reasoning model accepts ("low"); a title that
+still does not come (all spent thinking) is the question's first words.
 """
 
 import asyncio
@@ -12,7 +19,8 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from conversations import llm
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, ModelConfig
+from conversations.turn import quirks, shaping
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +32,8 @@ TITLE_TIMEOUT = 15.0
 EXCERPT = 1500
 FALLBACK_WORDS = 8
 MODEL_TITLE_MAX = 80
+TITLE_TOKENS = 24
+REASONING_TITLE_TOKENS = 1024  # thinking included; "low" effort rarely needs half
 
 
 async def name_conversation(plan, hub) -> None:
@@ -54,19 +64,17 @@ def _untitled_exchange(conversation_id) -> tuple[str, str] | None:
 
 
 async def _ask_model(plan, question: str, answer: str) -> str:
-    body = {
-        "model": plan.model_name,
-        "messages": [
-            {"role": "system", "content": TITLE_PROMPT},
-            {"role": "user", "content": f"{question[:EXCERPT]}\n\n---\n\n{answer[:EXCERPT]}"},
-        ],
-        "max_tokens": 24,
-        "temperature": 0.3,
-        "user": plan.body.get("user", ""),
-    }
+    model = await database_sync_to_async(_model)(plan.model_config_id)
+    if model is None:
+        return ""
+    body = {**title_body(model, question, answer), "user": plan.body.get("user", "")}
+
+    def remember(learnt: llm.Learnt):
+        return database_sync_to_async(quirks.remember)(learnt, model_config_id=model.pk)
+
     try:
         async with asyncio.timeout(TITLE_TIMEOUT):
-            result = await llm.get_client(plan.provider).complete_chat(body)
+            result = await llm.get_client(plan.provider).complete_chat(body, on_learn=remember)
     except llm.LLMError as error:  # the detail is for the log only, never the title
         logger.info(
             "No title from the model for conversation %s (%s); using the first words",
@@ -78,6 +86,26 @@ async def _ask_model(plan, question: str, answer: str) -> str:
         logger.info("No title from the model for conversation %s in time", plan.conversation_id)
         return ""
     return clean_title(result.text)
+
+
+def _model(model_config_id) -> ModelConfig | None:
+    return ModelConfig.objects.select_related("provider").filter(pk=model_config_id).first()
+
+
+def title_body(model: ModelConfig, question: str, answer: str) -> dict:
+    """The request for a title of this exchange, shaped for ``model``."""
+    limits = model.limits
+    thinks = limits.reasoning_model or model.takes_reasoning_effort
+    wanted = {"max_tokens": REASONING_TITLE_TOKENS if thinks else TITLE_TOKENS}
+    if not limits.reasoning_model:
+        wanted["temperature"] = 0.3
+    if model.takes_reasoning_effort:
+        wanted["reasoning_effort"] = "low"
+    messages = [
+        {"role": model.system_role, "content": TITLE_PROMPT},
+        {"role": "user", "content": f"{question[:EXCERPT]}\n\n---\n\n{answer[:EXCERPT]}"},
+    ]
+    return {"model": model.model_id, "messages": messages, **shaping.wire_params(model, wanted)}
 
 
 def clean_title(text: str) -> str:

@@ -77,7 +77,7 @@ def _personas(user) -> list[dict]:
             "system_prompt": p.system_prompt,
             "model": p.model_id,
             "defaults": p.default_params,
-            "overridable": p.overridable_params,
+            "overridable": p.changeable_params,
             "starters": p.starter_prompts,
         }
         for p in personas

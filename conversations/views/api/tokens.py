@@ -8,7 +8,9 @@ from django.views.decorators.http import require_POST
 from conversations import access, tokens
 from conversations.models import ModelConfig
 from conversations.models.providers import default_model_for
-from conversations.turn.prompt import system_messages
+from conversations.tokens import ContextError
+from conversations.turn import resolve
+from conversations.turn.prompt import BranchRow, build_prompt, stored_branch
 from conversations.views.api.common import BadInput, json_body, json_endpoint
 
 COUNT_BODY_MAX = 2 * 1024 * 1024
@@ -22,22 +24,18 @@ def count_tokens(request: HttpRequest) -> JsonResponse:
     """Prompt tokens the next request would use, for the composer's context gauge.
 
     Body: {"model": pk, "messages": [{"role", "content"}, ...]}, or
-    {"conversation_id": id, "draft": text, "model": pk?} to count the real next prompt.
+    {"conversation_id": id, "draft": text, "model": pk?} to count the real next prompt
+    (then also "omitted": earlier messages left out to fit, and "fits": false with
+    "message" when the send would be refused).
     """
     data = json_body(request, COUNT_BODY_MAX)
     model = _model(request.user, data.get("model"))
+    window = {"context_window": model.context_window, "max_output_tokens": model.max_output_tokens}
     if data.get("conversation_id") is not None:
-        count = _count_conversation(request.user, data, model)
-    else:
-        count = tokens.count_messages(_messages(data.get("messages")), model.model_id)
+        return JsonResponse(_count_conversation(request.user, data, model) | window)
+    count = tokens.count_messages(_messages(data.get("messages")), model.model_id)
     return JsonResponse(
-        {
-            "prompt_tokens": count.tokens,
-            "exact": count.exact,
-            "encoding": count.encoding,
-            "context_window": model.context_window,
-            "max_output_tokens": model.max_output_tokens,
-        }
+        {"prompt_tokens": count.tokens, "exact": count.exact, "encoding": count.encoding} | window
     )
 
 
@@ -60,24 +58,35 @@ def _messages(raw) -> list[dict]:
             and isinstance(message.get("content"), str)
         ):
             raise BadInput(_("Each message needs a role (system, user, assistant) and content."))
-    return [{"role": m["role"], "content": m["content"]} for m in raw]
+        if message.get("name") is not None and not tokens.is_valid_name(message["name"]):
+            raise BadInput(_("A message name is 1 to 64 letters, digits, underscores or hyphens."))
+    # A name is part of the prompt the API counts.
+    return [{k: m[k] for k in ("role", "content", "name") if m.get(k) is not None} for m in raw]
 
 
-def _count_conversation(user, data: dict, model: ModelConfig) -> tokens.TokenCount:
+def _count_conversation(user, data: dict, model: ModelConfig) -> dict:
+    """The prompt the next send would really make: older messages that do not fit
+    beside the answer's reserve are left out, as the turn leaves them out."""
     conversation = access.conversation_for(user, data["conversation_id"])
     draft = data.get("draft") or ""
     if not isinstance(draft, str) or len(draft) > settings.CHATSITE_MAX_MESSAGE_CHARS:
         raise BadInput(_("draft must be text within the message size limit."))
     persona = conversation.persona
-    system = tokens.count_messages(system_messages(persona), model.model_id)
-    encoding = system.encoding
-    total = system.tokens
-    for message in conversation.active_branch():
-        cached = message.content_tokens if message.content_tokens_encoding == encoding else None
-        if cached is None:
-            cached = tokens.count_text(message.content, model.model_id).tokens
-        total += tokens.message_overhead(model.model_id, message.role) + cached
+    branch = stored_branch(conversation, conversation.current_leaf_id)
     if draft:
-        total += tokens.message_overhead(model.model_id, "user")
-        total += tokens.count_text(draft, model.model_id).tokens
-    return tokens.TokenCount(total, system.exact, encoding)
+        branch.append(BranchRow(None, "user", draft, None, ""))
+    encoding = tokens.encoding_name(model.model_id)
+    try:
+        effective = resolve.effective_params(model, persona, conversation.param_overrides)
+        prompt, _uncached = build_prompt(branch, model, persona, effective)
+    except ContextError as refused:
+        # The send would be refused: show what it needs against what is available.
+        count = {"prompt_tokens": refused.needed, "exact": encoding != "estimate"}
+        return count | {
+            "encoding": encoding,
+            "fits": False,
+            "omitted": 0,
+            "message": refused.message,
+        }
+    count = {"prompt_tokens": prompt.prompt_tokens, "exact": prompt.exact, "encoding": encoding}
+    return count | {"fits": True, "omitted": prompt.omitted}

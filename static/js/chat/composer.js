@@ -2,7 +2,7 @@
 // panel (checked with the server's rules, which still decide), and the context
 // gauge (tokens the next request would use, from /api/tokens/count).
 import { request } from "./api.js";
-import { gettext, interpolate } from "./i18n.js";
+import { gettext, interpolate, ngettext } from "./i18n.js";
 
 const GAUGE_DELAY = 400;
 const LABELS = {
@@ -14,7 +14,16 @@ const LABELS = {
   frequency_penalty: () => gettext("Frequency penalty"),
   stop: () => gettext("Stop sequences (one per line)"),
   logit_bias: () => gettext("Logit bias (token id: bias, …)"),
+  reasoning_effort: () => gettext("Reasoning effort"),
 };
+
+function paramInput(rule) {
+  if (rule.kind === "stop") return document.createElement("textarea");
+  if (rule.kind !== "choice") return document.createElement("input");
+  const select = document.createElement("select");
+  select.append(new Option("—", ""), ...rule.choices.map((choice) => new Option(choice, choice)));
+  return select;
+}
 
 export class Composer {
   constructor({ elements, boot, handlers }) {
@@ -96,11 +105,10 @@ export class Composer {
 
   onKey(event) {
     const composing = event.isComposing || this.composing || event.keyCode === 229;
+    // Esc (stop) is a page shortcut: shortcuts.js.
     if (event.key === "Enter" && !event.shiftKey && !composing) {
       event.preventDefault();
       this.submit();
-    } else if (event.key === "Escape") {
-      this.handlers.stop();
     }
   }
 
@@ -207,8 +215,8 @@ export class Composer {
     const id = `param-${name}`;
     const label = document.createElement("label");
     label.htmlFor = id;
-    label.textContent = LABELS[name]();
-    const input = rule.kind === "stop" ? document.createElement("textarea") : document.createElement("input");
+    label.textContent = LABELS[name] ? LABELS[name]() : name; // a rule this page does not name yet
+    const input = paramInput(rule);
     input.id = id;
     input.name = name;
     if (rule.kind === "number" || rule.kind === "integer") {
@@ -219,13 +227,16 @@ export class Composer {
     }
     input.value = display(this.overrides[name], rule);
     input.placeholder = this.defaultText(name, rule, model, persona);
+    if (input.tagName === "SELECT") input.options[0].text = input.placeholder; // the default, as the empty choice
     const locked = persona && persona.overridable && !persona.overridable.includes(name);
-    input.disabled = Boolean(locked);
+    const unused = rule.applies === false; // this model does not take it: never sent
+    input.disabled = Boolean(locked) || unused;
     const note = document.createElement("p");
     note.className = "param-note";
     note.id = `${id}-note`;
     input.setAttribute("aria-describedby", note.id);
     if (locked) note.textContent = gettext("Fixed by the persona.");
+    else if (unused) note.textContent = rule.note || gettext("Not used by this model.");
     if (this.errors[name]) {
       note.textContent = this.errors[name];
       row.classList.add("has-error");
@@ -260,15 +271,23 @@ export class Composer {
     this.el.paramsToggle.classList.toggle("is-on", Object.keys(this.overrides).length > 0);
   }
 
+  // Less what the chosen model does not take (set for another model before a switch).
   cleanOverrides() {
-    return { ...this.overrides };
+    const rules = this.model ? this.model.rules : this.boot.rules;
+    return Object.fromEntries(Object.entries(this.overrides).filter(([name]) => !rules[name] || rules[name].applies !== false));
   }
 
   // --- Context gauge ------------------------------------------------------------
 
-  scheduleGauge() {
+  scheduleGauge(delay = GAUGE_DELAY) {
     clearTimeout(this.gaugeTimer);
-    this.gaugeTimer = setTimeout(() => this.updateGauge(), GAUGE_DELAY);
+    this.gaugeTimer = setTimeout(() => this.updateGauge(), delay);
+  }
+
+  // The conversation changed under the gauge (an answer ended, another branch
+  // is on screen): count again now.
+  refreshGauge() {
+    this.scheduleGauge(0);
   }
 
   async updateGauge() {
@@ -279,9 +298,12 @@ export class Composer {
     const body = conversation
       ? { conversation_id: conversation, draft, model: model.id }
       : { model: model.id, messages: this.newChatMessages(draft) };
+    const ticket = (this.gaugeTicket = (this.gaugeTicket || 0) + 1);
     try {
       const count = await request("POST", this.boot.urls.count, body);
+      if (ticket !== this.gaugeTicket) return; // a newer count is on its way
       this.showGauge(count);
+      this.handlers.contextOmitted(conversation ? count.omitted || 0 : 0);
     } catch {
       this.el.gaugeText.textContent = "";
     }
@@ -293,19 +315,30 @@ export class Composer {
     return draft ? [...messages, { role: "user", content: draft }] : messages;
   }
 
+  // What the next send will really use of the window: older messages that do
+  // not fit are left out (and said so in the thread), so the bar only turns red
+  // when the send would be refused.
   showGauge(count) {
     const share = Math.min(1, count.prompt_tokens / count.context_window);
+    const refused = count.fits === false;
     this.el.gaugeFill.style.setProperty("--share", String(share));
-    this.el.gauge.classList.toggle("is-high", share > 0.8);
+    this.el.gauge.classList.toggle("is-high", refused);
+    this.el.gauge.classList.toggle("is-full", !refused && count.omitted > 0);
+    this.el.gauge.dataset.used = String(count.prompt_tokens);
     const prefix = count.exact ? "" : "≈ ";
     this.el.gaugeText.textContent = `${prefix}${count.prompt_tokens.toLocaleString()} / ${count.context_window.toLocaleString()}`;
-    this.el.gauge.setAttribute(
-      "aria-label",
-      interpolate(gettext("%(used)s of %(total)s context tokens"), {
-        used: count.prompt_tokens,
-        total: count.context_window,
-      }),
-    );
+    const values = { used: count.prompt_tokens.toLocaleString(), total: count.context_window.toLocaleString() };
+    let label = interpolate(gettext("The next message sends %(used)s tokens of a %(total)s-token context window."), values);
+    if (count.omitted > 0) {
+      label += " " + interpolate(ngettext(
+        "%(count)s earlier message is left out to fit.",
+        "%(count)s earlier messages are left out to fit.",
+        count.omitted,
+      ), { count: count.omitted });
+    }
+    if (refused) label = count.message || label;
+    this.el.gauge.title = label;
+    this.el.gauge.setAttribute("aria-label", label);
   }
 }
 
@@ -319,6 +352,7 @@ function display(value, rule) {
 // The same checks as conversations/params.py, for an answer while typing.
 function parse(raw, rule) {
   const fail = (error) => ({ value: undefined, error });
+  if (rule.kind === "choice") return rule.choices.includes(raw) ? { value: raw, error: null } : fail(gettext("Choose a value from the list."));
   if (rule.kind === "number" || rule.kind === "integer") {
     const number = Number(raw);
     if (!Number.isFinite(number)) return fail(gettext("Enter a number."));

@@ -3,6 +3,9 @@
 import { getJSON, request } from "./api.js";
 import { Composer } from "./composer.js";
 import { gettext, interpolate } from "./i18n.js";
+import { copyText } from "./markdown.js";
+import { closeSidebar, isNarrow, openSidebar } from "./shell.js";
+import { Shortcuts } from "./shortcuts.js";
 import { Sidebar } from "./sidebar.js";
 import { Connection } from "./socket.js";
 import { Thread } from "./store.js";
@@ -10,6 +13,7 @@ import { ThreadView } from "./thread.js";
 import { Urls } from "./urls.js";
 
 const UNDO_FOR = 6000;
+const TIME_REFRESH = 30000; // "just now" becomes "1 min" without a reload
 const UNSENT_KEY = "chatsite:unsent"; // text to put back in the composer after signing in
 const $ = (id) => document.getElementById(id);
 const boot = JSON.parse($("boot").textContent);
@@ -73,6 +77,7 @@ class ChatPage {
         stop: () => this.stop(),
         personaChanged: () => this.showEmptyState(),
         conversationId: () => this.thread.id,
+        contextOmitted: (count) => this.view.setOmitted(count),
       },
     });
   }
@@ -81,7 +86,8 @@ class ChatPage {
     this.sidebar.show(boot.sidebar);
     this.connection.addEventListener("frame", (event) => this.receive(event.detail));
     this.connection.addEventListener("open", () => this.online());
-    this.connection.addEventListener("offline", () => ($("connection").hidden = false));
+    this.connection.addEventListener("offline", () => this.showOffline(0));
+    this.connection.addEventListener("reconnecting", (event) => this.showOffline(event.detail.attempt));
     this.connection.addEventListener("signedout", () => this.signedOut());
     this.connection.connect();
     this.showThread();
@@ -230,7 +236,8 @@ class ChatPage {
   switchTo(message) {
     this.thread.leaf = this.thread.deepest(message).id;
     this.view.render();
-    request("PATCH", urls.detail(this.thread.id), { current_leaf: this.thread.leaf });
+    const patched = request("PATCH", urls.detail(this.thread.id), { current_leaf: this.thread.leaf });
+    patched.then(() => this.composer.refreshGauge()).catch(() => {});
   }
 
   // --- Frames from the server --------------------------------------------------
@@ -299,6 +306,7 @@ class ChatPage {
     if (message && frame.seq > message.seq) this.resync(message.id); // fetch the rest
     this.view.render();
     this.updateBusy();
+    this.composer.refreshGauge(); // the answer is part of the next prompt now
   }
 
   on_subscribed() {
@@ -345,6 +353,23 @@ class ChatPage {
     link.href = `${urls.login}?${new URLSearchParams({ next: here })}`;
     link.textContent = gettext("Signed out — sign in again");
     $("connection").replaceChildren(link);
+    $("connection").hidden = false;
+  }
+
+  // Offline: say so, with the attempt count once it has failed again, and let
+  // the user try at once instead of waiting for the next attempt.
+  showOffline(attempt) {
+    if (this.connection.signedOut) return;
+    const text = document.createElement("span");
+    text.textContent = attempt > 1
+      ? interpolate(gettext("Offline — reconnecting (attempt %(attempt)s)…"), { attempt })
+      : gettext("Offline — reconnecting…");
+    const retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "linklike";
+    retry.textContent = gettext("Retry now");
+    retry.addEventListener("click", () => this.connection.reconnectNow());
+    $("connection").replaceChildren(text, " ", retry);
     $("connection").hidden = false;
   }
 
@@ -426,32 +451,35 @@ class ChatPage {
         this.reallyDelete(id, true);
       }
     });
-    document.addEventListener("keydown", (event) => {
-      if (event.key === "Escape" && this.thread.streaming().length) this.stop();
-    });
-    $("open-sidebar").addEventListener("click", () => this.openSidebar());
-    $("close-sidebar").addEventListener("click", () => this.closeSidebar());
-    $("scrim").addEventListener("click", () => this.closeSidebar());
-    $("language").addEventListener("change", () => $("language-form").submit());
-    $("theme-toggle").addEventListener("click", () => this.cycleTheme());
-  }
-
-  openSidebar() {
-    $("app").classList.add("sidebar-open");
-    $("scrim").hidden = false;
+    new Shortcuts({
+      dialog: $("shortcuts"),
+      opener: $("shortcuts-open"),
+      closer: $("shortcuts-close"),
+      actions: {
+        newChat: () => this.newChat(),
+        search: () => this.focusSearch(),
+        focusComposer: () => this.composer.focus(),
+        stop: () => this.thread.streaming().length > 0 && (this.stop(), true),
+        copyLastAnswer: () => this.copyLastAnswer(),
+      },
+    }).wire();
+    setInterval(() => this.view.refreshTimes(), TIME_REFRESH);
   }
 
   closeSidebar() {
-    $("app").classList.remove("sidebar-open");
-    $("scrim").hidden = true;
+    closeSidebar();
   }
 
-  cycleTheme() {
-    const order = ["system", "light", "dark"];
-    const root = document.documentElement;
-    const next = order[(order.indexOf(root.dataset.theme) + 1) % order.length];
-    root.dataset.theme = next;
-    request("PATCH", urls.profile, { theme: next });
+  focusSearch() {
+    if (isNarrow()) openSidebar();
+    $("search").focus();
+    $("search").select();
+  }
+
+  copyLastAnswer() {
+    const answer = this.thread.branch().findLast((m) => m.role === "assistant" && m.content);
+    if (!answer) return;
+    copyText(answer.content).then(() => this.toast(gettext("Copied the last answer."), gettext("OK"), () => {}));
   }
 }
 

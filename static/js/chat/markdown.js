@@ -1,7 +1,11 @@
 // Model output is untrusted. It becomes markdown (marked), then a sanitised
 // DOM (DOMPurify, on the whole text at every render), then highlighted code
 // (highlight.js). Only http/https/mailto links survive and open in a new tab
-// without referrer; images never load: they are written as links.
+// without referrer; images never load: they are written as links. Math becomes
+// MathML through KaTeX (math.js); the sanitiser keeps MathML, never SVG.
+//
+// A single line break is a line break: models write poems, addresses and
+// step lists that way, and mean it.
 //
 // HTML written by the model is shown as text, never parsed: the browser checks
 // the page's Content-Security-Policy while it parses, even in the sanitiser's
@@ -12,10 +16,11 @@ import { Marked } from "../../vendor/marked/marked.esm.js";
 import DOMPurify from "../../vendor/dompurify/purify.es.mjs";
 import hljs from "../../vendor/highlight/es/highlight.min.js";
 import { gettext } from "./i18n.js";
+import { mathExtension } from "./math.js";
 
 const markdown = new Marked({
   gfm: true,
-  breaks: false,
+  breaks: true,
   async: false,
   renderer: {
     html(token) {
@@ -29,11 +34,12 @@ const markdown = new Marked({
     },
   },
 });
+markdown.use(mathExtension);
 
 const SAFE_LINK = /^(?:https?:|mailto:)/i;
 const FORBID_TAGS = [
   "img", "picture", "source", "video", "audio", "track", "iframe", "frame", "object", "embed",
-  "svg", "math", "form", "input", "button", "textarea", "select", "option", "style", "link",
+  "svg", "form", "input", "button", "textarea", "select", "option", "style", "link",
   "meta", "base", "template", "dialog", "details", "summary",
 ];
 
@@ -48,6 +54,19 @@ purifier.addHook("afterSanitizeAttributes", (node) => {
 const SANITIZE = {
   ALLOWED_URI_REGEXP: SAFE_LINK,
   FORBID_TAGS,
+  // KaTeX wraps each formula in <semantics> with its TeX source in <annotation>,
+  // which MathML hides; without them the source would show beside the formula.
+  ADD_TAGS: ["semantics", "annotation"],
+  // Links and images must match SAFE_LINK, and so would every attribute not known
+  // to be URL-free: these are layout words and lengths (MathML's, and marked's
+  // table alignment), never followed.
+  ADD_URI_SAFE_ATTR: [
+    "align", "display", "encoding", "mathvariant", "mathsize", "mathcolor", "mathbackground",
+    "stretchy", "fence", "separator", "largeop", "minsize", "maxsize", "lspace", "rspace",
+    "width", "height", "depth", "voffset", "scriptlevel", "displaystyle", "accent",
+    "accentunder", "notation", "linethickness", "columnalign", "columnspacing", "columnlines",
+    "rowspacing", "rowlines",
+  ],
   FORBID_ATTR: ["style", "srcset", "action", "formaction", "background", "ping"],
   ALLOW_DATA_ATTR: false,
   RETURN_DOM_FRAGMENT: true,

@@ -60,7 +60,7 @@ export class Thread {
   upsert(message) {
     const known = this.messages.get(message.id);
     if (known && known.seq > message.seq && known.status === "streaming") {
-      message = { ...message, content: known.content, seq: known.seq };
+      message = { ...message, content: known.content, reasoning: known.reasoning, seq: known.seq };
     }
     this.messages.set(message.id, { ...(known || {}), ...message });
     return this.messages.get(message.id);
@@ -73,6 +73,7 @@ export class Thread {
     if (frame.seq <= message.seq) return "duplicate";
     if (frame.after !== message.seq) return "gap";
     message.content += frame.text;
+    if (frame.reasoning) message.reasoning = (message.reasoning || "") + frame.reasoning;
     message.seq = frame.seq;
     return "applied";
   }
@@ -81,6 +82,7 @@ export class Thread {
     const message = this.messages.get(frame.id);
     if (!message || frame.seq < message.seq) return false;
     message.content = frame.content;
+    if (frame.reasoning !== undefined) message.reasoning = frame.reasoning;
     message.seq = frame.seq;
     return true;
   }
@@ -96,6 +98,8 @@ export class Thread {
     message.completion_tokens = frame.usage.completion_tokens;
     message.usage_estimated = frame.usage.estimated;
     message.ttft_ms = frame.ttft_ms;
+    if (frame.reasoning_ms !== undefined) message.reasoning_ms = frame.reasoning_ms;
+    if (frame.usage.reasoning_tokens !== undefined) message.reasoning_tokens = frame.usage.reasoning_tokens;
     return message;
   }
 }

@@ -1,8 +1,10 @@
 // The thread on screen: the active branch of the conversation, one <article>
 // per message, updated in place. Answers render as sanitised markdown at most
 // once per animation frame; user text is shown as plain text.
-import { gettext, interpolate, language } from "./i18n.js";
+import { gettext, interpolate, ngettext } from "./i18n.js";
 import { copyText, flash, handleCopyClicks, renderMarkdown } from "./markdown.js";
+import { fillReasoning, reasoningBlock } from "./reasoning.js";
+import { paintTime } from "./time.js";
 
 const STATUS_TEXT = {
   stopped: () => gettext("Stopped."),
@@ -11,7 +13,8 @@ const STATUS_TEXT = {
   interrupted: () => gettext("Interrupted: the answer did not finish."),
   error: () => gettext("The answer failed."),
 };
-const timeFormat = new Intl.DateTimeFormat(language, { dateStyle: "medium", timeStyle: "short" });
+const EDIT_MAX_HEIGHT = 0.5; // of the window: a longer message scrolls inside the box
+const MAC = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
 
 export class ThreadView {
   constructor({ scroller, list, jump, handlers, errorMessages = {} }) {
@@ -27,6 +30,9 @@ export class ThreadView {
     this.frame = null;
     this.thread = null;
     this.following = true;
+    this.omitted = 0; // earlier messages the next send leaves out (the gauge's count)
+    this.omittedNote = element("p", "context-note");
+    this.omittedNote.setAttribute("role", "note");
     handleCopyClicks(list);
     list.addEventListener("click", (event) => this.onClick(event));
     scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
@@ -37,6 +43,7 @@ export class ThreadView {
     for (const id of [...this.retries.keys()]) this.clearRetry(id);
     this.thread = thread;
     this.following = true;
+    this.omitted = 0;
     this.render();
     this.scrollToEnd(false);
   }
@@ -52,12 +59,44 @@ export class ThreadView {
       }
     }
     const atEnd = this.nearEnd();
+    this.omittedNote.remove(); // out of the way of the index below
     branch.forEach((message, index) => {
       const node = this.nodes.get(message.id) || this.create(message);
       if (this.list.children[index] !== node) this.list.insertBefore(node, this.list.children[index] || null);
       this.update(node, message);
     });
+    this.placeOmittedNote(branch);
     if (atEnd && this.following) this.scrollToEnd(false);
+  }
+
+  // The gauge counted the next prompt: `count` earlier messages do not fit.
+  setOmitted(count) {
+    if (count === this.omitted) return;
+    this.omitted = count;
+    this.render();
+  }
+
+  // Say where the model's view of the conversation starts: before the first
+  // message it will see (the server skips answers that hold no text, and knows
+  // nothing of messages still being sent).
+  placeOmittedNote(branch) {
+    if (!this.omitted) return;
+    const sent = branch.filter((m) => !m.id.startsWith("pending-") && (m.role === "user" || m.content));
+    const first = sent[this.omitted];
+    const node = first && this.nodes.get(first.id);
+    if (!node) return;
+    this.omittedNote.textContent = interpolate(ngettext(
+      "%(count)s earlier message is not sent to the model: it no longer fits its context window.",
+      "%(count)s earlier messages are not sent to the model: they no longer fit its context window.",
+      this.omitted,
+    ), { count: this.omitted });
+    this.list.insertBefore(this.omittedNote, node);
+  }
+
+  // Times read "just now", "5 min ago"…: keep them true as the page stays open.
+  refreshTimes() {
+    const now = new Date();
+    for (const time of this.list.querySelectorAll(".meta time")) paintTime(time, time.dateTime, now);
   }
 
   // A streaming answer changed: render it on the next animation frame.
@@ -91,13 +130,14 @@ export class ThreadView {
     const body = element("div", message.role === "assistant" ? "body markdown" : "body plain");
     const status = element("p", "status");
     const actions = element("div", "actions");
-    bubble.append(meta, body, status, actions);
+    bubble.append(meta, reasoningBlock(), body, status, actions);
     node.append(avatar, bubble);
     this.nodes.set(message.id, node);
     return node;
   }
 
   update(node, message) {
+    if (node.classList.contains("editing")) return; // the edit box stays until sent or cancelled
     const key = `${message.status}|${message.seq}|${message.content.length}|${this.siblingKey(message)}`;
     if (node.dataset.key === key) return;
     node.dataset.key = key;
@@ -105,6 +145,7 @@ export class ThreadView {
     node.classList.toggle("streaming", message.status === "streaming");
     this.fillAvatar(node.querySelector(".avatar"), message);
     this.fillMeta(node.querySelector(".meta"), message);
+    fillReasoning(node.querySelector("details.reasoning"), message);
     this.fillBody(node.querySelector(".body"), message);
     this.fillStatus(node.querySelector(".status"), message);
     this.fillActions(node.querySelector(".actions"), message);
@@ -126,8 +167,7 @@ export class ThreadView {
       if (message.model) parts.push(textSpan("model", message.model));
     }
     const time = document.createElement("time");
-    time.dateTime = message.created;
-    time.textContent = timeFormat.format(new Date(message.created));
+    paintTime(time, message.created);
     parts.push(time);
     if (message.role === "assistant" && message.status !== "streaming") parts.push(this.details(message));
     meta.replaceChildren(...parts);
@@ -176,6 +216,7 @@ export class ThreadView {
 
   fillStatus(status, message) {
     if (message.status === "streaming" && this.retries.has(message.id)) return this.paintRetry(message.id);
+    if (message.id.startsWith("pending-")) return this.paintSending(status);
     const describe = STATUS_TEXT[message.status];
     status.className = `status status-${message.status}`;
     if (!describe) {
@@ -187,6 +228,14 @@ export class ThreadView {
     // The text for the code, never the provider's own words (they stay in the server log).
     const reason = this.errorMessages[message.error_code] || message.error_message;
     status.textContent = describe() + (reason ? ` ${reason}` : "");
+  }
+
+  // Our question is on its way: the server's echo replaces it.
+  paintSending(status) {
+    status.className = "status status-sending";
+    status.hidden = false;
+    status.setAttribute("role", "status");
+    status.textContent = gettext("Sending…");
   }
 
   // The provider asked to wait (429/503): say so on the answer, counting down.
@@ -285,28 +334,59 @@ export class ThreadView {
     }
   }
 
+  // The edit box takes the message's place, as wide as the column, growing
+  // with its text; Copy/Edit hide meanwhile. Enter sends as in the composer
+  // (never while an input method is composing), so does Ctrl/⌘+Enter; Esc cancels.
   startEdit(node, message) {
-    const body = node.querySelector(".body");
     const form = element("form", "edit-form");
     const area = document.createElement("textarea");
     area.value = message.content;
+    area.rows = 1;
     area.setAttribute("aria-label", gettext("Edit your message"));
-    const save = button("save", gettext("Save and send"), gettext("Save and send"));
+    const hint = element("span", "edit-hint");
+    hint.textContent = MAC ? gettext("Enter or ⌘+Enter to send · Esc to cancel") : gettext("Enter or Ctrl+Enter to send · Esc to cancel");
+    const cancel = element("button", "edit-cancel");
+    cancel.type = "button";
+    cancel.textContent = gettext("Cancel");
+    const save = element("button", "edit-save");
     save.type = "submit";
-    const cancel = button("cancel", gettext("Cancel"), gettext("Cancel editing"));
-    form.append(area, save, cancel);
-    body.replaceChildren(form);
-    node.dataset.key = "";
+    save.textContent = gettext("Save and send");
+    const bar = element("div", "edit-bar");
+    bar.append(hint, cancel, save);
+    form.append(area, bar);
+    node.classList.add("editing");
+    node.querySelector(".body").replaceChildren(form);
+    const fit = () => fitToText(area);
+    area.addEventListener("input", fit);
+    fit();
     area.focus();
+    area.setSelectionRange(area.value.length, area.value.length);
+    const finish = () => {
+      node.classList.remove("editing");
+      node.dataset.key = "";
+      this.update(node, this.thread.messages.get(message.id) || message);
+    };
+    let composing = false;
+    area.addEventListener("compositionstart", () => (composing = true));
+    area.addEventListener("compositionend", () => setTimeout(() => (composing = false), 0));
+    area.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopPropagation(); // not the page's Esc (stop an answer)
+        finish();
+      } else if (event.key === "Enter" && !event.shiftKey && !(composing || event.isComposing || event.keyCode === 229)) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const text = area.value.trim();
-      if (text) this.handlers.edit(message, text);
+      if (!text) return;
+      finish();
+      this.handlers.edit(message, text);
     });
-    cancel.addEventListener("click", (event) => {
-      event.stopPropagation();
-      this.update(node, message);
-    });
+    cancel.addEventListener("click", finish);
   }
 
   nearEnd() {
@@ -324,6 +404,13 @@ export class ThreadView {
     this.following = true;
     this.jump.hidden = true;
   }
+}
+
+function fitToText(area) {
+  const max = Math.round(window.innerHeight * EDIT_MAX_HEIGHT);
+  area.style.height = "auto";
+  area.style.height = `${Math.min(area.scrollHeight + 2, max)}px`;
+  area.style.overflowY = area.scrollHeight + 2 > max ? "auto" : "hidden";
 }
 
 function element(tag, className) {
