@@ -22,7 +22,14 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.livedaphne import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.browser
+# It makes its own SQLite database whatever the leg, so one leg is enough.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not os.environ.get("DATABASE_URL", "sqlite").startswith("sqlite"),
+        reason="the first run always uses its own SQLite file: run once, on the SQLite leg",
+    ),
+]
 # What the test run sets for itself and a new user's shell does not have.
 TEST_ONLY_PREFIXES = ("DJANGO_", "DATABASE_", "REDIS_", "WHITENOISE_", "LOG_", "OPENAI_", "PYTEST")
 

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from conversations import access, tokens
 from conversations.models import Conversation, Message
 from conversations.refusals import Refused
-from conversations.turn import limits, resolve, shaping
+from conversations.turn import limits, resolve, seam, shaping
 from conversations.turn.plan import Choice, Replay, Status, TurnPlan, message_dicts
 from conversations.turn.prompt import build_prompt, continue_instruction, stored_branch
 from conversations.turn.request import TurnRequest
@@ -116,6 +116,8 @@ def _continue(user, worker: str, request: TurnRequest) -> TurnPlan:
     if in_place:
         plan.body = shaping.continuing_in_place(plan.body)
     plan.mend_seam = not in_place
+    if plan.mend_seam:  # load the seam's tokenizer here, not on the event loop
+        tokens.preload([seam.WORD_MODEL])
     return plan
 
 
