@@ -128,20 +128,34 @@ lint: install-test
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
+# The two legs run side by side: the machine has two cores, and each leg spends
+# much of its time waiting on sockets and browsers. The browser tests drive the
+# page, so they run once, on the SQLite leg; the PostgreSQL + Redis leg runs
+# everything else, the cluster tests (several workers, nginx, Chromium) included.
+SERVICES_LEG_MARKS := not browser or cluster
+LEG_LOG := test-artifacts/postgres-redis-leg.log
+
 test: export TIKTOKEN_CACHE_DIR ?= $(SHARED)/tiktoken
 test: install-test
 	$(PY) -m ruff check .
 	env -u DATABASE_URL -u REDIS_URL DJANGO_DEBUG=true $(PY) manage.py makemigrations --check --dry-run
-	@echo "== 1/2: SQLite + in-memory channel layer"
-	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest $(PYTEST_ARGS)
-	@echo "== 2/2: PostgreSQL + Redis channel layer"
-	@if $(PY) -m tests.services; then \
+	@mkdir -p test-artifacts; services_rc=skipped; \
+	if $(PY) -m tests.services; then \
 	  run_id="$$(date +%s)_$$$$"; \
-	  DATABASE_URL="$(TEST_POSTGRES_URL)/chatsite_$$run_id" \
-	  REDIS_URL="$(TEST_REDIS_URL)" REDIS_PREFIX="chatsite-test-$$run_id" \
-	  $(PY) -m pytest $(PYTEST_ARGS); \
+	  echo "== PostgreSQL + Redis leg started beside the SQLite leg (its output comes after the SQLite leg's, and is in $(LEG_LOG))"; \
+	  ( DATABASE_URL="$(TEST_POSTGRES_URL)/chatsite_$$run_id" \
+	    REDIS_URL="$(TEST_REDIS_URL)" REDIS_PREFIX="chatsite-test-$$run_id" \
+	    $(PY) -m pytest -m "$(SERVICES_LEG_MARKS)" $(PYTEST_ARGS) > $(LEG_LOG) 2>&1 ) & services_pid=$$!; \
 	elif [ "$${CI:-}" = "true" ]; then \
 	  echo "CI=true: PostgreSQL and Redis are required for the second leg; failing."; exit 1; \
 	else \
-	  echo "PostgreSQL or Redis is not reachable: the PostgreSQL + Redis leg did NOT run."; \
-	fi
+	  echo "PostgreSQL or Redis is not reachable: the PostgreSQL + Redis leg will NOT run."; \
+	fi; \
+	echo "== SQLite + in-memory channel layer"; \
+	sqlite_rc=0; env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest $(PYTEST_ARGS) || sqlite_rc=$$?; \
+	if [ -n "$${services_pid:-}" ]; then \
+	  services_rc=0; wait $$services_pid || services_rc=$$?; \
+	  echo "== PostgreSQL + Redis channel layer (-m '$(SERVICES_LEG_MARKS)')"; cat $(LEG_LOG); \
+	fi; \
+	echo "== SQLite leg: exit $$sqlite_rc; PostgreSQL + Redis leg: exit $$services_rc"; \
+	[ "$$sqlite_rc" = 0 ] && { [ "$$services_rc" = 0 ] || [ "$$services_rc" = skipped ]; }

@@ -98,9 +98,11 @@ def test_regenerating_makes_a_sibling_to_navigate(browse, alice, upstream_model,
     wait_status(page, "complete")
     siblings = last_answer(page).locator(".sibling-count")
     expect(siblings).to_have_text("2/2")
-    last_answer(page).get_by_role("button", name="Previous version").click()
+    with page.expect_response(lambda r: r.request.method == "PATCH") as saved:
+        last_answer(page).get_by_role("button", name="Previous version").click()
     expect(last_answer(page).locator(".body")).to_have_text("First take")
     expect(siblings).to_have_text("1/2")
+    assert saved.value.ok
     page.reload()  # the branch shown is remembered
     expect(last_answer(page).locator(".body")).to_have_text("First take")
 

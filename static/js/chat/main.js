@@ -236,7 +236,10 @@ class ChatPage {
   switchTo(message) {
     this.thread.leaf = this.thread.deepest(message).id;
     this.view.render();
-    const patched = request("PATCH", urls.detail(this.thread.id), { current_leaf: this.thread.leaf });
+    // keepalive: the choice is saved even when the page is reloaded or closed at once.
+    const patched = request(
+      "PATCH", urls.detail(this.thread.id), { current_leaf: this.thread.leaf }, { keepalive: true },
+    );
     patched.then(() => this.composer.refreshGauge()).catch(() => {});
   }
 
