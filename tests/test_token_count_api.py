@@ -31,6 +31,17 @@ def test_it_counts_messages_as_the_api_reports_them(client, alice, chat_model):
     }
 
 
+def test_it_counts_a_developer_message_like_a_system_message(client, alice, chat_model):
+    client.force_login(alice)
+    counts = []
+    for role in ("system", "developer"):
+        body = {"model": chat_model.pk, "messages": [{"role": role, "content": "Be brief."}]}
+        status, answer = post(client, body)
+        assert status == 200
+        counts.append(answer["prompt_tokens"])
+    assert counts[0] == counts[1]
+
+
 def test_it_counts_a_conversation_plus_the_draft(client, alice, chat_model, persona):
     conversation = Conversation.objects.create(owner=alice, persona=persona, model=chat_model)
     question = Message.objects.create(conversation=conversation, role="user", content="Hello!")

@@ -15,7 +15,7 @@ from conversations.views.api.common import BadInput, json_body, json_endpoint
 
 COUNT_BODY_MAX = 2 * 1024 * 1024
 COUNT_MESSAGES_MAX = 1000
-ROLES = {"system", "user", "assistant"}
+ROLES = {"system", "developer", "user", "assistant"}
 
 
 @require_POST
@@ -57,7 +57,7 @@ def _messages(raw) -> list[dict]:
             and message.get("role") in ROLES
             and isinstance(message.get("content"), str)
         ):
-            raise BadInput(_("Each message needs a role (system, user, assistant) and content."))
+            raise BadInput(_("Each message needs a role (system, developer, user, assistant) and content."))
         if message.get("name") is not None and not tokens.is_valid_name(message["name"]):
             raise BadInput(_("A message name is 1 to 64 letters, digits, underscores or hyphens."))
     # A name is part of the prompt the API counts.
