@@ -57,7 +57,9 @@ def _messages(raw) -> list[dict]:
             and message.get("role") in ROLES
             and isinstance(message.get("content"), str)
         ):
-            raise BadInput(_("Each message needs a role (system, developer, user, assistant) and content."))
+            raise BadInput(
+                _("Each message needs a role (system, developer, user, assistant) and content.")
+            )
         if message.get("name") is not None and not tokens.is_valid_name(message["name"]):
             raise BadInput(_("A message name is 1 to 64 letters, digits, underscores or hyphens."))
     # A name is part of the prompt the API counts.
