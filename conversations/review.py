@@ -16,6 +16,7 @@ from typing import NamedTuple
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
+from conversations import audit
 from conversations.models import AuditEntry, Conversation, SiteSettings
 
 Policy = SiteSettings.ReviewPolicy
@@ -136,12 +137,11 @@ def record_export(
 ) -> None:
     """One row per exported conversation of someone else, before its text is sent."""
     details = {"format": export_format, "export": export_id}
-    entries = [
-        _entry(user, Action.EXPORT, policy, conversation, details)
+    audit.append_many(
+        audit.Entry(Action.EXPORT, user, conversation, policy, details)
         for conversation in conversations
         if conversation.owner_id != user.pk
-    ]
-    AuditEntry.objects.bulk_create(entries)
+    )
 
 
 def new_export_id() -> str:
@@ -158,16 +158,4 @@ def record_policy_change(user, old: str, new: str) -> None:
 
 
 def _record(user, action: str, policy: str, conversation, details: dict) -> None:
-    _entry(user, action, policy, conversation, details).save()
-
-
-def _entry(user, action: str, policy: str, conversation, details: dict) -> AuditEntry:
-    return AuditEntry(
-        actor=user,
-        actor_username=user.get_username(),
-        action=action,
-        conversation_id=conversation.pk if conversation else None,
-        owner_username=conversation.owner.get_username() if conversation else "",
-        policy=policy,
-        details=details,
-    )
+    audit.append(action, actor=user, conversation=conversation, policy=policy, details=details)

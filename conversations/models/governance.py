@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 SITE_SETTINGS_CACHE_KEY = "chatsite:site-settings:v1"
@@ -80,7 +81,12 @@ class AuditQuerySet(models.QuerySet):
 
 
 class AuditEntry(models.Model):
-    """One look by staff at someone else's history. Never changed, never deleted."""
+    """One governed act: a look at someone else's history, a policy or team change.
+
+    Never changed, never deleted, and chained: each entry carries the hash of
+    the one before it (``conversations.audit`` appends and verifies), so an
+    entry edited or removed in the database breaks the chain where it was.
+    """
 
     class Action(models.TextChoices):
         VIEW_CONVERSATION = "view_conversation", _("viewed a conversation")
@@ -89,8 +95,13 @@ class AuditEntry(models.Model):
         SEARCH = "search", _("searched message text")
         FLAG = "flag", _("flagged or unflagged a conversation")
         POLICY = "policy", _("changed the review policy")
+        TEAM = "team", _("changed a team")
+        SHARE = "share", _("shared or unshared a conversation")
+        FINETUNE = "finetune", _("acted on fine-tuning")
+        SIGN_IN = "sign_in", _("signed in with single sign-on")
 
-    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set before saving, not by auto_now_add: the hash covers it.
+    created = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -101,6 +112,8 @@ class AuditEntry(models.Model):
     owner_username = models.CharField(max_length=150, blank=True)
     policy = models.CharField(max_length=10, blank=True)
     details = models.JSONField(default=dict, blank=True)
+    previous_hash = models.CharField(max_length=64, blank=True, editable=False)
+    entry_hash = models.CharField(max_length=64, blank=True, editable=False)
 
     objects = AuditQuerySet.as_manager()
 
