@@ -39,6 +39,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.runtime = await get_runtime()
         self.conversation_id: str | None = None
         self.remote_watches: dict[str, str] = {}  # message id → worker channel
+        # Live frames held while a catch-up is being sent (None: send at once).
+        self.held: list[str] | None = None
         self.session_key = self.scope["session"].session_key
         self.groups_of_session = [
             sessions.session_group(self.session_key),
@@ -61,7 +63,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # A failing channel layer (Redis restarting) ends the consumer without
             # disconnect(): the worker must stop writing deltas to this socket.
             if getattr(self, "runtime", None) is not None and self.conversation_id:
-                self.runtime.hub.unfollow(self.conversation_id, self.send_text)
+                self.runtime.hub.unfollow(self.conversation_id, self.send_followed)
 
     async def dispatch(self, message: dict) -> None:
         """Channels hops to a thread to close stale database connections before
@@ -119,31 +121,44 @@ class ChatConsumer(AsyncWebsocketConsumer):
         result = await database_sync_to_async(_while_signed_in)(
             self.session_key, self.user, start, request=TurnRequest.from_frame(frame)
         )
-        await self._follow(str(result.conversation_id))
         if isinstance(result, Replay):
             await self._replay(result, frame.client_id)
             return
+        await self._follow(str(result.conversation_id))
         await self.runtime.begin_turn(result, frame.client_id)
 
     async def _replay(self, replay: Replay, client_id: str) -> None:
-        for message in replay.frames:
-            await self.send_frame(frames.message_frame(message, client_id))
-        streaming = await database_sync_to_async(_streaming_messages)(replay.conversation_id)
-        for message in streaming:
-            if message["id"] in {str(i) for i in replay.streaming}:
-                await self._catch_up(message, after=message["seq"])
+        caught_up = {}
+        self.held = []  # live deltas wait until the replayed messages and catch-up are out
+        try:
+            await self._follow(str(replay.conversation_id))
+            for message in replay.frames:
+                await self.send_frame(frames.message_frame(message, client_id))
+            streaming = await database_sync_to_async(_streaming_messages)(replay.conversation_id)
+            for message in streaming:
+                if message["id"] in {str(i) for i in replay.streaming}:
+                    caught_up[message["id"]] = await self._catch_up(message, after=message["seq"])
+        finally:
+            await self._release_held(caught_up)
 
     async def on_subscribe(self, frame) -> None:
         conversation = await database_sync_to_async(_while_signed_in)(
             self.session_key, self.user, access.conversation_for, self.user, frame.conversation_id
         )
-        await self._follow(str(conversation.id))
         cursor_for = str(frame.fields.get("message_id") or "")
         after = frame.fields.get("after_seq")
-        streaming = await database_sync_to_async(_streaming_messages)(conversation.id)
-        for message in streaming:
-            mine = not cursor_for or message["id"] == cursor_for
-            await self._catch_up(message, after=after if mine else None)
+        caught_up = {}
+        self.held = []  # until the catch-up below is out, live deltas would jump ahead of it
+        try:
+            await self._follow(str(conversation.id))
+            streaming = await database_sync_to_async(_streaming_messages)(conversation.id)
+            for message in streaming:
+                mine = not cursor_for or message["id"] == cursor_for
+                caught_up[message["id"]] = await self._catch_up(
+                    message, after=after if mine else None
+                )
+        finally:
+            await self._release_held(caught_up)
         if cursor_for and cursor_for not in {m["id"] for m in streaming}:
             await self._send_final(cursor_for)
         ids = [m["id"] for m in streaming]
@@ -178,13 +193,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await self._unfollow()
         self.conversation_id = conversation_id
-        self.runtime.hub.follow(conversation_id, self.send_text)
+        self.runtime.hub.follow(conversation_id, self.send_followed)
         await self.channel_layer.group_add(conversation_group(conversation_id), self.channel_name)
 
     async def _unfollow(self) -> None:
         if not self.conversation_id:
             return
-        self.runtime.hub.unfollow(self.conversation_id, self.send_text)
+        self.runtime.hub.unfollow(self.conversation_id, self.send_followed)
         await self.channel_layer.group_discard(
             conversation_group(self.conversation_id), self.channel_name
         )
@@ -192,8 +207,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._control(worker, "turn.unwatch", message_id)
         self.remote_watches.clear()
 
-    async def _catch_up(self, message: dict, *, after: int | None) -> None:
-        """Bring this tab up to date on a streaming message, then keep it following."""
+    async def send_followed(self, text: str) -> None:
+        """A live frame of the followed conversation, from a turn on this worker."""
+        if self.held is not None:
+            self.held.append(text)
+        else:
+            await self.send_text(text)
+
+    async def _release_held(self, caught_up: dict[str, int | None]) -> None:
+        """Send the live frames held during a catch-up, minus deltas it already carried."""
+        while self.held:
+            text = self.held.pop(0)
+            frame = json.loads(text)
+            covered = caught_up.get(frame.get("message_id"))
+            if frame["type"] == "delta" and covered is not None and frame["seq"] <= covered:
+                continue
+            await self.send_text(text)
+        self.held = None
+
+    async def _catch_up(self, message: dict, *, after: int | None) -> int | None:
+        """Bring this tab up to date on a streaming message, then keep it following.
+
+        Returns the sequence number the tab now holds when this worker runs the turn."""
         # Neither is part of the message object the tab sees.
         worker, question = message.pop("worker"), message.pop("question")
         turn = self.runtime.turns.get(message["id"])
@@ -203,13 +238,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.send_frame(frame)
             if after is None:  # a tab that missed the turn's announcement can place it
                 await self._missed(question, {**message, **turn.live_fields(message["id"])})
-            return
+            return frame["seq"] if frame else after
         if after is None:
             await self._missed(question, message)
             after = message["seq"]
         if worker:  # the turn runs on another worker: ask it to relay
             self.remote_watches[message["id"]] = worker
             await self._control(worker, "turn.watch", message["id"], after_seq=after)
+        return None
 
     async def _missed(self, question: dict | None, answer: dict) -> None:
         """A running turn's messages, for a tab that may never have heard of it."""
