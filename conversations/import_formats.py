@@ -228,6 +228,10 @@ def chatgpt_tree(document, number: int) -> Tree:
     nodes = [_reparented(node, parents, kept) for node in kept.values()]
     original = document.get("conversation_id", document.get("id"))
     current = document.get("current_node")
+    if current is not None and reader.key(current, "current_node") not in parents:
+        raise reader.refuse(
+            _("the current message %(id)s does not exist.") % {"id": shown(str(current))}
+        )
     return Tree(
         source="chatgpt",
         original_id=reader.key(original, "id") if original is not None else fallback_id(document),
