@@ -353,3 +353,25 @@ def test_import_needs_sign_in(client):
     response = client.post("/import/", {"file": upload([chatgpt_conversation()])})
     assert response.status_code == 302
     assert not Conversation.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_chat_continues_an_imported_conversation(alice, upstream_model, fake, open_socket):
+    from channels.db import database_sync_to_async
+
+    from conversations import imports
+
+    @database_sync_to_async
+    def imported() -> Conversation:
+        imports.import_file(owner=alice, upload=upload([chatgpt_conversation()]))
+        return Conversation.objects.get(owner=alice)
+
+    conversation = await imported()
+    socket = await open_socket(alice)
+    result = await socket.turn("And for dessert?", conversation_id=conversation.pk)
+    assert result.status == "complete"
+    sent = fake.chat_requests[-1].body["messages"]
+    assert sent[0] == {"role": "system", "content": "Be brief."}
+    assert [m["role"] for m in sent[1:]] == ["user", "assistant", "user", "assistant", "user"]
+    assert "Near the river: Cais." in [m["content"] for m in sent]
+    assert sent[-1]["content"] == "And for dessert?"
