@@ -98,7 +98,7 @@ class Reader:
             value = str(value)
         if not isinstance(value, str) or not value or len(value) > ID_LENGTH_MAX:
             raise self.refuse(_("“%(name)s” must be a non-empty id.") % {"name": name})
-        return value
+        return clean_text(value)  # stored as the import id: only what a database can hold
 
     def count(self, value, name: str) -> int | None:
         if value is None:
@@ -122,9 +122,12 @@ class Reader:
             return None
         try:
             moment = datetime.fromisoformat(value)
-        except (TypeError, ValueError):
+            moment = moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC)
+        except (TypeError, ValueError, OverflowError):
             raise self.refuse(_("“%(name)s” must be an ISO 8601 time.") % {"name": name}) from None
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        if not 1970 <= moment.year < 3000:
+            raise self.refuse(_("“%(name)s” is not a possible time.") % {"name": name})
+        return moment
 
 
 def clean_json(value):

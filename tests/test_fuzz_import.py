@@ -78,6 +78,15 @@ def chatgpt_shaped():
     return st.lists(conversation, min_size=0, max_size=3)
 
 
+def times():
+    """ISO times, some at the ends of the calendar."""
+    edges = ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-14:00", "2026-02-30T00:00:00"]
+    return st.one_of(
+        st.sampled_from([*hostile.ISO_TIMES, *edges]),
+        st.datetimes().map(lambda moment: moment.isoformat()),
+    )
+
+
 def chatsite_shaped():
     row = st.dictionaries(keys(), leaves(), max_size=8) | st.fixed_dictionaries(
         {
@@ -86,7 +95,7 @@ def chatsite_shaped():
             "role": ROLES,
             "content": st.one_of(hostile.text, leaves()),
             "status": st.one_of(st.sampled_from(["complete", "streaming", "sent"]), leaves()),
-            "created": st.one_of(st.none(), hostile.text, leaves()),
+            "created": st.one_of(st.none(), hostile.text, leaves(), times()),
             "params": st.one_of(st.dictionaries(hostile.text, leaves(), max_size=2), leaves()),
         }
     )

@@ -297,6 +297,13 @@ def test_it_strips_characters_a_database_cannot_store(client, alice):
     assert Message.objects.filter(content="nul and \ufffd lone").exists()
 
 
+def test_ids_a_database_cannot_store_are_made_safe(client, alice):
+    client.force_login(alice)
+    response = post(client, [chatgpt_conversation("id\x00with \ud800 nul")])
+    assert response.status_code == 200
+    assert Conversation.objects.get().import_id == "idwith \ufffd nul"
+
+
 def test_a_chatsite_export_round_trips(client, alice, bob, persona):
     conversation = Conversation.objects.create(owner=alice, title="Round", persona=persona)
     question = Message.objects.create(conversation=conversation, role="user", content="Q")
@@ -347,6 +354,17 @@ def test_it_imports_one_chatsite_json_file(client, alice):
     conversation = Conversation.objects.get(owner=alice)
     assert conversation.current_leaf.content == "yo"
     assert conversation.current_leaf.status == "interrupted"  # never left streaming
+
+
+@pytest.mark.parametrize(
+    "created", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "yesterday", 5]
+)
+def test_it_refuses_impossible_times_in_a_chatsite_file(client, alice, created):
+    document = {"id": "t", "messages": [{"id": "m", "role": "user", "created": created}]}
+    client.force_login(alice)
+    response = post(client, document, name="one.json")
+    assert response.status_code == 400
+    assert "conversation 1: “created”" in response.text
 
 
 def test_import_needs_sign_in(client):
