@@ -1,6 +1,8 @@
 """A shared link page in a real browser: the answer is rendered markdown,
 sanitised like the chat; nothing in it runs or loads."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -43,3 +45,23 @@ def test_a_shared_link_renders_sanitised_markdown_and_runs_nothing(browse, alice
     expect(body.locator("strong")).to_have_text("bold")
     expect(page.locator(".message.user .body")).to_have_text("<b>my question</b>")
     assert "SYS SECRET" not in page.content()
+
+
+def test_an_imported_conversation_is_marked_and_shared_from_its_menu(browse, alice, upstream_model):
+    conversation = Conversation.objects.create(
+        owner=alice, title="From elsewhere", import_source="chatgpt", import_id="c-1"
+    )
+    message = Message.objects.create(conversation=conversation, role="user", content="hello")
+    conversation.current_leaf = message
+    conversation.save()
+    page, watched = browse(alice, path=f"/c/{conversation.pk}/")
+    expect(page.locator("#thread-imported")).to_be_visible()
+    item = page.locator(".item", has_text="From elsewhere")
+    expect(item.locator(".imported-mark")).to_be_visible()
+    item.hover()
+    item.get_by_role("button", name="Conversation actions").click()
+    page.get_by_role("menuitem", name="Share…").click()
+    expect(page).to_have_url(f"{page.url.split('/c/')[0]}/c/{conversation.pk}/share/")
+    page.get_by_role("button", name="Make a new link").click()
+    expect(page.locator("#share-link")).to_have_value(re.compile(r"/s/[\w-]{43,}/$"))
+    assert watched.errors == []
