@@ -276,14 +276,14 @@ def _chatgpt_message(reader: Reader, key: str, message) -> Node | None:
     message = reader.mapping(message, "message")
     author = reader.mapping(message.get("author"), "author")
     role = author.get("role")
-    if role in SKIPPED_ROLES:
+    metadata = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
+    if role in SKIPPED_ROLES or _behind_the_scenes(message, metadata):
         return None
     if role not in ROLES:
         raise reader.refuse(_("message %(id)s has an unknown role.") % {"id": shown(key)})
     content = _chatgpt_content(reader, reader.mapping(message.get("content"), "content"))
     if role == "system" and not content.strip():
         return None  # ChatGPT's hidden empty system message: nothing to keep
-    metadata = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
     model = metadata.get("model_slug")
     return Node(
         key=key,
@@ -293,6 +293,15 @@ def _chatgpt_message(reader: Reader, key: str, message) -> Node | None:
         status="complete" if role == "assistant" else "sent",
         created=reader.epoch(message.get("create_time"), "create_time"),
         model_name=model[:200] if isinstance(model, str) else "",
+    )
+
+
+def _behind_the_scenes(message: dict, metadata: dict) -> bool:
+    """What ChatGPT itself never showed: a model's call to a tool (its
+    recipient is the tool) and hidden context such as custom instructions."""
+    recipient = message.get("recipient")
+    return (recipient is not None and recipient != "all") or bool(
+        metadata.get("is_visually_hidden_from_conversation")
     )
 
 

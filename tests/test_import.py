@@ -133,6 +133,26 @@ def test_it_skips_non_text_parts_with_a_visible_note(client, alice):
     assert code.content.startswith("```")
 
 
+def test_it_leaves_out_what_chatgpt_never_showed(client, alice):
+    """A tool call (its recipient is the tool) and hidden custom instructions."""
+    conversation = chatgpt_conversation()
+    mapping = conversation["mapping"]
+    mapping["q1"]["children"] = ["call"]
+    mapping["call"] = node("call", "q1", ["a1"], "assistant", text("search(eat)"), 1.7e9)
+    mapping["call"]["message"]["recipient"] = "browser"
+    mapping["a1"]["parent"] = "call"
+    mapping["hidden"]["message"].update(
+        content={"content_type": "user_editable_context", "user_profile": "I like fish"},
+        metadata={"is_visually_hidden_from_conversation": True},
+    )
+    client.force_login(alice)
+    assert post(client, [conversation]).status_code == 200
+    contents = list(Message.objects.values_list("content", flat=True))
+    assert "search(eat)" not in contents and not any("user_editable" in c for c in contents)
+    answer = Message.objects.get(content__startswith="Try **Time Out**")
+    assert answer.parent.content == "Where to eat?"
+
+
 def test_imported_conversations_are_marked_in_the_page_data(client, alice):
     client.force_login(alice)
     post(client, [chatgpt_conversation()])
