@@ -134,3 +134,21 @@ def test_settings_link_to_export_import_and_shared(client, alice):
     client.force_login(alice)
     page = client.get("/settings/").content
     assert b'href="/export/"' in page and b'href="/import/"' in page and b'href="/shared/"' in page
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_under_asgi_the_archive_streams_from_an_async_iterator(async_client, alice):
+    from asgiref.sync import sync_to_async
+
+    def make() -> None:
+        for number in range(3):
+            conversation = Conversation.objects.create(owner=alice, title=f"Async {number}")
+            Message.objects.create(conversation=conversation, role="user", content="hi")
+
+    await sync_to_async(make)()
+    await async_client.aforce_login(alice)
+    response = await async_client.post("/export/", {"scope": "all"})
+    assert response.is_async
+    raw = b"".join([chunk async for chunk in response.streaming_content])
+    names = zipfile.ZipFile(io.BytesIO(raw)).namelist()
+    assert len([n for n in names if n.startswith("json/")]) == 3
