@@ -24,12 +24,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations import params
+from conversations.import_chatgpt import chatgpt_tree
 from conversations.import_formats import (
     ImportRefused,
     Node,
     Reader,
     Tree,
-    chatgpt_tree,
     chatsite_tree,
     shown,
 )
