@@ -8,13 +8,15 @@ by tests/test_socket_safety.py in the same way.
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from conversations.models import AuditEntry, Conversation, Message, Persona, Profile
+from conversations import sharing
+from conversations.models import AuditEntry, Conversation, Message, Persona, Profile, Share
 
 # What a URL keyword names, and which of alice's objects fills it.
 OBJECT_FOR = {
     "conversation_id": lambda objects: objects["conversation"].id,
     "persona_id": lambda objects: objects["persona"].id,
     "message_id": lambda objects: objects["message"].id,
+    "token": lambda objects: objects["revoked_link"],
 }
 NOT_USER_PAGES = ("admin/", "i18n/", "jsi18n/", "accounts/")
 METHODS = ("get", "post", "patch", "delete")
@@ -54,7 +56,15 @@ def alices_things(alice, chat_model):
     message = Message.objects.create(conversation=conversation, role="user", content="secret")
     conversation.current_leaf = message
     conversation.save()
-    return {"persona": persona, "conversation": conversation, "message": message}
+    # A link alice made and took back: it opens nothing, for bob or anyone.
+    token = sharing.share_by_link(actor=alice, conversation=conversation)
+    sharing.revoke(actor=alice, conversation=conversation, share_id=Share.objects.get().pk)
+    return {
+        "persona": persona,
+        "conversation": conversation,
+        "message": message,
+        "revoked_link": token,
+    }
 
 
 def snapshot() -> list:
@@ -64,6 +74,7 @@ def snapshot() -> list:
         list(Persona.objects.order_by("id").values()),
         list(Profile.objects.order_by("id").values()),
         AuditEntry.objects.count(),
+        list(Share.objects.order_by("id").values()),
     ]
 
 
@@ -72,6 +83,7 @@ def test_the_matrix_covers_the_product_urls():
     assert "c/<uuid:conversation_id>/" in routes
     assert "api/conversations/<uuid:conversation_id>" in routes
     assert any(route.startswith("personas/") for route in routes)
+    assert "shared/c/<uuid:conversation_id>/" in routes and "s/<str:token>/" in routes
 
 
 @pytest.mark.parametrize("route", routes_with_ids())

@@ -19,3 +19,7 @@ __all__ = [
     "SiteSettings",
     "UsageDaily",
 ]
+
+from conversations.models.sharing import Share
+
+__all__ += ["Share"]

@@ -89,6 +89,10 @@ class Conversation(models.Model):
     client_id = models.CharField(max_length=CLIENT_ID_LENGTH_MAX, blank=True)
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(default=timezone.now)
+    # Where an imported conversation came from ("chatgpt", "chatsite") and its
+    # id there: importing the same file again finds it instead of a copy.
+    import_source = models.CharField(_("imported from"), max_length=20, blank=True)
+    import_id = models.CharField(max_length=200, blank=True)
 
     objects = ConversationQuerySet.as_manager()
 
@@ -115,7 +119,12 @@ class Conversation(models.Model):
                 fields=["owner", "client_id"],
                 condition=~Q(client_id=""),
                 name="unique_conversation_client_id",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "import_source", "import_id"],
+                condition=~Q(import_source=""),
+                name="unique_conversation_import",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -139,6 +148,7 @@ class Conversation(models.Model):
             "model": self.model_id,
             "current_leaf": str(self.current_leaf_id) if self.current_leaf_id else None,
             "params": self.param_overrides,
+            "imported": self.import_source or None,
         }
 
     def active_branch(self) -> list["Message"]:

@@ -98,4 +98,6 @@ def _urls() -> dict:
         "login": reverse("login"),
         "personas": reverse("personas"),
         "profile": reverse("profile_api"),
+        "share": reverse("share", args=[URL_ID]),
+        "export": reverse("export"),
     }

@@ -143,6 +143,8 @@ class ChatPage {
   showTitle() {
     const title = (this.thread.conversation && this.thread.conversation.title) || gettext("New chat");
     $("thread-title").textContent = title;
+    const imported = this.thread.conversation && this.thread.conversation.imported;
+    $("thread-imported").hidden = !imported;
     document.title = `${title} · chatsite`;
   }
 
