@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from conversations.views import accounts, chat
+from conversations.views import readings as readings_views
 from conversations.views.api import conversations as conversation_api
 from conversations.views.api import profile as profile_api
 from conversations.views.api import tokens as token_api
@@ -18,4 +19,5 @@ urlpatterns = [
     path("api/profile", profile_api.profile, name="profile_api"),
     path("settings/", accounts.settings_page, name="settings"),
     path("personas/", include("conversations.persona_urls")),
+    path("readings/dismiss", readings_views.dismiss_readings, name="dismiss_readings"),
 ]

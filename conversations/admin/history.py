@@ -23,13 +23,14 @@ from django.utils.text import capfirst, smart_split, unescape_string_literal
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from conversations import access, exports, review
+from conversations import access, exports, flags, review
 from conversations.admin.lists import (
     EstimatedCountPaginator,
     LastActivityFilter,
     OwnerFilter,
     PersonaNameFilter,
 )
+from conversations.admin.reasons import ReadingReasonForm
 from conversations.models import Conversation, Message
 from conversations.models.chats import add_message_totals
 
@@ -118,7 +119,7 @@ class ConversationAdmin(admin.ModelAdmin):
     readonly_fields = [
         "owner_name", "title", "persona_label", "model_label_column", "created", "updated",
         "message_count_column", "tokens_column", "cost_column", "status_column", "archived",
-        "transcript_link",
+        "transcript_link", "flagged_by", "flagged_at",
     ]  # fmt: skip
     fieldsets = [
         (
@@ -142,7 +143,7 @@ class ConversationAdmin(admin.ModelAdmin):
         (
             _("Review"),
             {
-                "fields": ["flagged", "flag_reason"],
+                "fields": ["flagged", "flag_reason", "flagged_by", "flagged_at"],
                 # Read when the page renders: it tells the policy in force.
                 "description": lazy(review.flagging_note, str)(),
             },
@@ -236,9 +237,11 @@ class ConversationAdmin(admin.ModelAdmin):
     # --- Flagging ------------------------------------------------------------------
 
     def save_model(self, request, obj, form, change) -> None:
-        super().save_model(request, obj, form, change)
         if change and {"flagged", "flag_reason"} & set(form.changed_data):
-            review.record_flag(request.user, obj)
+            # The change view runs in one transaction: the audit row and the save go together.
+            was_flagged = bool(form.initial.get("flagged"))
+            flags.change_by_staff(conversation=obj, staff=request.user, was_flagged=was_flagged)
+        super().save_model(request, obj, form, change)
 
     def get_deleted_objects(self, objs, request):
         """A summary instead of every message: listing them would show their text."""
@@ -280,6 +283,13 @@ class ConversationAdmin(admin.ModelAdmin):
             context["refusal"] = decision.message
             template = "admin/conversations/conversation/transcript_refused.html"
             return TemplateResponse(request, template, context, status=403)
+        if decision.reason != "own":
+            form = ReadingReasonForm(request.POST if request.method == "POST" else None)
+            if not form.is_valid():  # no text before a reason
+                context["form"] = form
+                template = "admin/conversations/conversation/transcript_reason.html"
+                return TemplateResponse(request, template, context)
+            review.record_reading(request.user, conversation, purpose=form.cleaned_data["reason"])
         context["rows"] = transcript_rows(conversation)
         return TemplateResponse(
             request, "admin/conversations/conversation/transcript.html", context
