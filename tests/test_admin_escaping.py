@@ -108,6 +108,5 @@ def test_the_transcript_read_with_a_reason_escapes_messages_and_the_reason(admin
     url = f"/admin/conversations/conversation/{hostile['conversation'].pk}/transcript/"
     response = admin_client.post(url, {"reason": PAYLOAD[:300]})
     assert response.status_code == 200
-    assert "Where" not in response.content.decode()  # nothing but the hostile text
     assert_escaped(response, "transcript read with a reason")
     assert_escaped(admin_client.post(url, {"reason": ""}), "reason form")

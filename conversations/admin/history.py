@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
@@ -30,7 +31,7 @@ from conversations.admin.lists import (
     OwnerFilter,
     PersonaNameFilter,
 )
-from conversations.admin.reasons import ReadingReasonForm
+from conversations.admin.reasons import ExportReasonForm, ReadingReasonForm
 from conversations.models import Conversation, Message
 from conversations.models.chats import add_message_totals
 
@@ -316,15 +317,36 @@ class ConversationAdmin(admin.ModelAdmin):
         if refused:
             messages.error(request, _refused_export_message(refused, policy))
             return None
+        purpose = ""
+        if chosen.exclude(owner=request.user).exists():  # others' text: a reason first
+            form = ExportReasonForm(request.POST if "reason" in request.POST else None)
+            if not form.is_valid():
+                return self._export_reason_page(request, form)
+            purpose = form.cleaned_data["reason"]
         export_id = review.new_export_id()
 
         def record(conversations) -> None:
             review.record_export(
                 request.user, conversations, policy=policy, export_format=export_format,
-                export_id=export_id,
+                export_id=export_id, purpose=purpose,
             )  # fmt: skip
 
         return exports.export_response(request, chosen, export_format, record)
+
+    def _export_reason_page(self, request, form):
+        """Asks why, then posts the same action and selection again with the reason."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Export other people's conversations"),
+            "form": form,
+            "action": request.POST.get("action", ""),
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "index": request.POST.get("index", "0"),
+        }
+        template = "admin/conversations/conversation/export_reason.html"
+        return TemplateResponse(request, template, context)
 
 
 def _in_messages(term: str) -> Q:

@@ -25,3 +25,11 @@ class ReadingReasonForm(forms.Form):
         },
         widget=forms.TextInput(attrs={"size": 60, "autocomplete": "off"}),
     )
+
+
+class ExportReasonForm(ReadingReasonForm):
+    """The same reason, asked before an export that holds other people's conversations."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].label = _("Reason for exporting")
