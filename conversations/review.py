@@ -4,7 +4,9 @@ Three things must all allow it: the reader holds the ``review_conversation``
 permission (``export_conversation`` for exports), the site-wide policy staff
 set in the admin opens the conversation (off: none; flagged: those flagged
 for review; full: any), and the look is written to the append-only audit log
-first. Refusals are written too. People's own conversations need none of
+first, with the reason the reader gave (no reason, no text). Refusals are
+written too. When the site setting says so, the entry is marked for the
+owner to be told (``conversations.readings``). People's own conversations need none of
 this. Metadata (owner, title, counts, tokens, cost) is not text and is shown
 to staff with the plain "view conversation" permission under every policy.
 """

@@ -78,6 +78,7 @@ def test_with_a_reason_the_text_is_shown_and_the_entry_holds_the_reason(client, 
     response = read(client, conversation, "  Ticket 881: harassment report  ")
     assert response.status_code == 200
     assert SECRET in response.content.decode()
+    assert "Your reason: Ticket 881: harassment report" in response.content.decode()
     entry = AuditEntry.objects.get()
     assert (entry.action, entry.actor, entry.conversation_id) == (
         "view_conversation", staff, conversation.pk,

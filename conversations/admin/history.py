@@ -2,7 +2,8 @@
 
 The list shows metadata to staff with "view conversation" under every policy.
 Message text (the transcript, search in messages, exports) goes through
-``conversations.review``: permission, site-wide policy, audit row first.
+``conversations.review``: permission, site-wide policy, a reason (for the
+transcript and exports of others' conversations), audit row first.
 """
 
 from collections import defaultdict
@@ -290,7 +291,8 @@ class ConversationAdmin(admin.ModelAdmin):
                 context["form"] = form
                 template = "admin/conversations/conversation/transcript_reason.html"
                 return TemplateResponse(request, template, context)
-            review.record_reading(request.user, conversation, purpose=form.cleaned_data["reason"])
+            context["purpose"] = form.cleaned_data["reason"]
+            review.record_reading(request.user, conversation, purpose=context["purpose"])
         context["rows"] = transcript_rows(conversation)
         return TemplateResponse(
             request, "admin/conversations/conversation/transcript.html", context
