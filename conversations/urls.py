@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from conversations.views import accounts, chat, portability
+from conversations.views import readings as readings_views
 from conversations.views import sharing as sharing_views
 from conversations.views.api import conversations as conversation_api
 from conversations.views.api import profile as profile_api
@@ -19,6 +20,7 @@ urlpatterns = [
     path("api/profile", profile_api.profile, name="profile_api"),
     path("settings/", accounts.settings_page, name="settings"),
     path("personas/", include("conversations.persona_urls")),
+    path("readings/dismiss", readings_views.dismiss_readings, name="dismiss_readings"),
 ]
 
 # Portability: export, import and read-only sharing (conversations.views.portability, .sharing).

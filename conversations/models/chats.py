@@ -80,6 +80,12 @@ class Conversation(models.Model):
     # Flagged for review: under the "flagged only" policy, staff may read it.
     flagged = models.BooleanField(_("flagged for review"), default=False)
     flag_reason = models.CharField(_("reason for flagging"), max_length=500, blank=True)
+    # Who set the flag in force and when: a flag staff set only staff can clear.
+    flagged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("flagged by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )  # fmt: skip
+    flagged_at = models.DateTimeField(_("flagged at"), null=True, blank=True)
     # The tip of the branch the user is looking at; siblings switch it.
     current_leaf = models.ForeignKey(
         "conversations.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -130,6 +136,16 @@ class Conversation(models.Model):
     def __str__(self) -> str:
         return self.title or str(_("New chat"))
 
+    @property
+    def flagged_by_staff(self) -> bool:
+        """Flagged by someone other than the owner. A flag from before flags kept
+        who set them counts as staff's when it has a reason (only the admin asks one)."""
+        if not self.flagged:
+            return False
+        if self.flagged_by_id is not None:
+            return self.flagged_by_id != self.owner_id
+        return bool(self.flag_reason)
+
     def to_dict(self) -> dict:
         persona = self.persona
         return {
@@ -138,6 +154,7 @@ class Conversation(models.Model):
             "pinned": self.pinned,
             "archived": self.archived,
             "flagged": self.flagged,
+            "flagged_by_staff": self.flagged_by_staff,
             "created": self.created.isoformat(),
             "updated": self.updated.isoformat(),
             "persona": (
