@@ -39,6 +39,13 @@ class SiteSettings(models.Model):
     default_monthly_tokens = models.PositiveBigIntegerField(
         _("default monthly tokens per user"), null=True, blank=True, help_text=_("Empty: no limit.")
     )
+    enable_fine_tuned_models = models.BooleanField(
+        _("enable fine-tuned models at once"),
+        default=False,
+        help_text=_(
+            "A model a fine-tuning job produced is usable at once, not after staff enable it."
+        ),
+    )
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
