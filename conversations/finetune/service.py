@@ -124,6 +124,26 @@ def upload(*, training_file: TrainingFile, user) -> TrainingFile:
     return training_file
 
 
+def forget_file(row: TrainingFile) -> None:
+    """Delete the local copy and its row (the provider's copy stays; delete that apart)."""
+    Path(row.path).unlink(missing_ok=True)
+    row.delete()
+
+
+def list_files(provider: Provider) -> list[dict]:
+    async def files(client: TrainingClient) -> list[dict]:
+        return await client.list_files()
+
+    return call(provider, files)
+
+
+def file_content(provider: Provider, file_id: str) -> bytes:
+    async def content(client: TrainingClient) -> bytes:
+        return await client.file_content(file_id)
+
+    return call(provider, content, total_timeout=UPLOAD_TIMEOUT)
+
+
 def delete_file(*, provider: Provider, file_id: str, user) -> None:
     async def delete(client: TrainingClient) -> dict:
         return await client.delete_file(file_id)

@@ -22,7 +22,7 @@ class ModelConfigForm(ParameterFields, forms.ModelForm):
         fields = [
             "provider", "model_id", "display_name", "kind", "context_window",
             "max_output_tokens", "price_input_per_million", "price_output_per_million",
-            "enabled", "is_default", "allowed_groups",
+            "price_training_per_million", "enabled", "is_default", "allowed_groups",
         ]  # fmt: skip
         field_classes = {"model_id": TextField, "display_name": TextField}
 
