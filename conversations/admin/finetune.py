@@ -8,6 +8,8 @@ the provider), ``view_finetunejob``, ``add_finetunejob`` (start a job) and
 ``conversations.finetune.service``.
 """
 
+import uuid
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -26,7 +28,7 @@ from conversations.admin.history import ConversationAdmin
 from conversations.finetune import build, service
 from conversations.finetune.hyper import OptionInvalid
 from conversations.llm import LLMError
-from conversations.models import FineTuneJob, ModelConfig, Provider, TrainingFile
+from conversations.models import Conversation, FineTuneJob, ModelConfig, Provider, TrainingFile
 
 PERM = "conversations.%s"
 
@@ -126,7 +128,7 @@ class TrainingFileAdmin(admin.ModelAdmin):
         found = row.problems or {}
         problems = found.get("problems") or []
         rows = format_html_join(
-            "", "<li>{}</li>", ((_line_label(p["line"]), p["reason"]) for p in problems)
+            "", "<li>{} {}</li>", ((_line_label(p["line"]), p["reason"]) for p in problems)
         ) if problems else ""  # fmt: skip
         counts = ", ".join(f"{line}: {count}" for line, count in found.get("line_tokens") or [])
         exact = "" if row.tokens_exact else gettext(" (estimated: no tokenizer for this model)")
@@ -257,8 +259,7 @@ class BuildForm(forms.Form):
 
 def build_from(request, data: dict) -> TrainingFile | None:
     """Build, audit the export as the export action does, store and check the file."""
-    ids = [part for part in data["ids"].split(",") if part]
-    chosen = ConversationAdmin.model.objects.filter(pk__in=ids)
+    chosen = Conversation.objects.filter(pk__in=_uuids(data["ids"]))
     policy = review.current_policy()
     if review.refused_exports(request.user, chosen, policy):
         messages.error(request, gettext("Some of these conversations may not be exported by you."))
@@ -276,6 +277,16 @@ def build_from(request, data: dict) -> TrainingFile | None:
             provider=data["provider"], source=lines, name=f"conversations-{export_id[:8]}.jsonl",
             user=request.user, base_model=data["base_model"],
         )  # fmt: skip
+
+
+def _uuids(text: str) -> list[uuid.UUID]:
+    found = []
+    for part in text.split(","):
+        try:
+            found.append(uuid.UUID(part.strip()))
+        except ValueError:
+            continue  # a tampered form: such an id names no conversation
+    return found
 
 
 def _build_page(request, form: BuildForm, site) -> TemplateResponse:
@@ -368,6 +379,9 @@ class FineTuneJobForm(forms.ModelForm):
 
     def save(self, commit: bool = True) -> FineTuneJob:
         return self.job
+
+    def save_m2m(self) -> None:
+        pass  # the job has no many-to-many fields
 
 
 @admin.register(FineTuneJob)
