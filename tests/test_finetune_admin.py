@@ -109,6 +109,8 @@ def test_the_whole_admin_flow_is_audited(client, upstream_model, fake):
     user = trainer(*ALL)
     client.force_login(user)
     provider = upstream_model.provider
+    assert client.get("/admin/conversations/trainingfile/add/").status_code == 200
+    assert client.get("/admin/conversations/finetunejob/add/").status_code == 200
     row = add_file(client, provider, [EXAMPLE] * 3)
     assert row.valid and row.examples == 3 and row.total_tokens > 0
     client.post(f"/admin/conversations/trainingfile/{row.pk}/upload/")

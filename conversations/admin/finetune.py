@@ -8,6 +8,7 @@ the provider), ``view_finetunejob``, ``add_finetunejob`` (start a job) and
 ``conversations.finetune.service``.
 """
 
+import re
 import uuid
 
 from django import forms
@@ -199,7 +200,8 @@ class TrainingFileAdmin(admin.ModelAdmin):
             _say_failure(request, error)
             return HttpResponseRedirect(_files_url(provider))
         response = HttpResponse(content, content_type="application/octet-stream")
-        response["Content-Disposition"] = f'attachment; filename="{file_id}.jsonl"'
+        safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", file_id)[:100]
+        response["Content-Disposition"] = f'attachment; filename="{safe_name}.jsonl"'
         return response
 
     def delete_upstream_view(self, request, provider_id, file_id):

@@ -42,7 +42,10 @@ class FineTuneRefused(Exception):
 def call(provider: Provider, work: Callable[[TrainingClient], Awaitable[T]], **limits) -> T:
     """Run ``work`` against the provider; a failure becomes its last error and is raised."""
     options = {"max_retries": 0, "transport": "httpcore", "total_timeout": CALL_TIMEOUT, **limits}
-    client_settings = dataclasses.replace(provider_settings(provider), **options)
+    try:
+        client_settings = dataclasses.replace(provider_settings(provider), **options)
+    except ValueError as error:  # a base URL the client cannot use
+        raise LLMError(_("The provider's settings cannot be used."), detail=str(error)) from None
 
     async def run() -> T:
         client = LLMClient(client_settings)
