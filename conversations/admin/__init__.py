@@ -6,13 +6,23 @@ Each module registers its own ModelAdmins; see docs/admin.md for how staff use t
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from conversations.admin import accounts, finetune, governance, history, personas, providers, usage
+from conversations.admin import (
+    accounts,
+    finetune_files,
+    finetune_jobs,
+    governance,
+    history,
+    personas,
+    providers,
+    usage,
+)
 from conversations.admin.providers import ProviderForm
 
 __all__ = [
     "ProviderForm",
     "accounts",
-    "finetune",
+    "finetune_files",
+    "finetune_jobs",
     "governance",
     "history",
     "personas",

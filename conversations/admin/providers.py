@@ -424,7 +424,7 @@ class ModelConfigAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("fine-tuned from"))
     def fine_tune_lineage(self, model: ModelConfig) -> str:
-        from conversations.admin.finetune import lineage  # the fine-tuning admin's own words
+        from conversations.admin.finetune_jobs import lineage  # the fine-tuning admin's own words
 
         return lineage(model)
 

@@ -1,11 +1,10 @@
-"""Fine-tuning in the admin: training files, a provider's files, jobs, and the models they made.
+"""Fine-tuning in the admin, training files: store, check, build, upload; a provider's files.
 
 Permissions are Django's model permissions: ``view_trainingfile`` (see files,
 list a provider's files, download their content), ``add_trainingfile``
-(store, build and upload a file), ``delete_trainingfile`` (delete a file from
-the provider), ``view_finetunejob``, ``add_finetunejob`` (start a job) and
-``change_finetunejob`` (cancel one). Every change upstream is audited by
-``conversations.finetune.service``.
+(store, build and upload a file), ``delete_trainingfile`` (delete a file at
+the provider). Jobs are in ``finetune_jobs``. Every change upstream is
+audited by ``conversations.finetune.service``.
 """
 
 import re
@@ -14,7 +13,6 @@ import uuid
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -25,43 +23,11 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from conversations import review
+from conversations.admin.finetune_common import PERM, allowed, say_failure
 from conversations.admin.history import ConversationAdmin
 from conversations.finetune import build, service
-from conversations.finetune.hyper import OptionInvalid
 from conversations.llm import LLMError
-from conversations.models import Conversation, FineTuneJob, ModelConfig, Provider, TrainingFile
-
-PERM = "conversations.%s"
-
-
-def _allowed(request, codename: str) -> None:
-    if not request.user.has_perm(PERM % codename):
-        raise PermissionDenied
-
-
-def _say_failure(request, error: Exception) -> None:
-    text = error.describe() if isinstance(error, LLMError) else str(error)
-    messages.error(request, gettext("The provider refused: %(error)s") % {"error": text})
-
-
-def lineage(model: ModelConfig) -> str:
-    """Where a fine-tuned model came from, for its admin page ("—" for others)."""
-    job = FineTuneJob.objects.filter(registered_model=model).select_related(
-        "training_file", "started_by"
-    )
-    job = job.first()
-    if job is None:
-        return "—"
-    url = reverse("admin:conversations_finetunejob_change", args=[job.pk])
-    text = gettext("base model %(base)s, job %(job)s, training file %(file)s, started by %(who)s")
-    values = {
-        "base": job.base_model,
-        "job": job.upstream_id,
-        "file": job.training_file or job.training_file_id_upstream,
-        "who": job.started_by or "—",
-    }
-    return format_html('<a href="{}">{}</a>', url, text % values)
-
+from conversations.models import Conversation, ModelConfig, Provider, TrainingFile
 
 # --- Training files ------------------------------------------------------------------
 
@@ -160,18 +126,18 @@ class TrainingFileAdmin(admin.ModelAdmin):
         ]  # fmt: skip
 
     def upload_view(self, request, pk):
-        _allowed(request, "add_trainingfile")
+        allowed(request, "add_trainingfile")
         row = get_object_or_404(TrainingFile.objects.select_related("provider"), pk=pk)
         try:
             service.upload(training_file=row, user=request.user)
         except (LLMError, service.FineTuneRefused) as error:
-            _say_failure(request, error)
+            say_failure(request, error)
         else:
             messages.success(request, gettext("Uploaded as %(id)s.") % {"id": row.upstream_id})
         return HttpResponseRedirect(reverse("admin:conversations_trainingfile_change", args=[pk]))
 
     def provider_files_view(self, request, provider_id):
-        _allowed(request, "view_trainingfile")
+        allowed(request, "view_trainingfile")
         provider = get_object_or_404(Provider, pk=provider_id)
         files, failure = [], None
         try:
@@ -192,12 +158,12 @@ class TrainingFileAdmin(admin.ModelAdmin):
         )
 
     def content_view(self, request, provider_id, file_id):
-        _allowed(request, "view_trainingfile")
+        allowed(request, "view_trainingfile")
         provider = get_object_or_404(Provider, pk=provider_id)
         try:
             content = service.file_content(provider, file_id)
         except LLMError as error:
-            _say_failure(request, error)
+            say_failure(request, error)
             return HttpResponseRedirect(_files_url(provider))
         response = HttpResponse(content, content_type="application/octet-stream")
         safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", file_id)[:100]
@@ -205,18 +171,18 @@ class TrainingFileAdmin(admin.ModelAdmin):
         return response
 
     def delete_upstream_view(self, request, provider_id, file_id):
-        _allowed(request, "delete_trainingfile")
+        allowed(request, "delete_trainingfile")
         provider = get_object_or_404(Provider, pk=provider_id)
         try:
             service.delete_file(provider=provider, file_id=file_id, user=request.user)
         except LLMError as error:
-            _say_failure(request, error)
+            say_failure(request, error)
         else:
             messages.success(request, gettext("Deleted %(id)s.") % {"id": file_id})
         return HttpResponseRedirect(_files_url(provider))
 
     def build_view(self, request):
-        _allowed(request, "add_trainingfile")
+        allowed(request, "add_trainingfile")
         form = BuildForm(request.POST)
         if not form.is_valid():
             return _build_page(request, form, self.admin_site)
@@ -315,138 +281,3 @@ def build_training_file(modeladmin, request, queryset):
 
 
 ConversationAdmin.actions = [*ConversationAdmin.actions, build_training_file]
-
-
-# --- Jobs ------------------------------------------------------------------------------------
-
-
-class FineTuneJobForm(forms.ModelForm):
-    """Checked by the seeds' rules, then the job is created upstream as the last check."""
-
-    training_file_choice = forms.ModelChoiceField(
-        TrainingFile.objects.exclude(upstream_id=""), label=_("Training file"), required=False,
-        help_text=_("An uploaded training file, or give a file id of the provider below."),
-    )  # fmt: skip
-    training_file_id = forms.CharField(label=_("Training file id"), required=False)
-    validation_file = forms.CharField(label=_("Validation file id"), required=False)
-    model = forms.CharField(label=_("Base model"), help_text=_("As the provider names it."))
-    suffix = forms.CharField(label=_("Suffix"), required=False, max_length=200)
-    n_epochs = forms.IntegerField(label="n_epochs", required=False)
-    batch_size = forms.IntegerField(label="batch_size", required=False)
-    learning_rate_multiplier = forms.FloatField(label="learning_rate_multiplier", required=False)
-    prompt_loss_weight = forms.FloatField(
-        label="prompt_loss_weight", required=False, help_text=_("Legacy endpoint only.")
-    )
-    compute_classification_metrics = forms.BooleanField(
-        label="compute_classification_metrics", required=False
-    )
-    classification_n_classes = forms.IntegerField(label="classification_n_classes", required=False)
-    classification_positive_class = forms.CharField(
-        label="classification_positive_class", required=False
-    )
-
-    OPTIONS = ("validation_file", "suffix", "n_epochs", "batch_size", "learning_rate_multiplier",
-               "prompt_loss_weight", "compute_classification_metrics",
-               "classification_n_classes", "classification_positive_class")  # fmt: skip
-
-    class Meta:
-        model = FineTuneJob
-        fields = ["provider"]
-
-    def __init__(self, *args, user=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.user = user
-        self.job = None
-
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        provider, chosen = cleaned.get("provider"), cleaned.get("training_file_choice")
-        file_id = chosen.upstream_id if chosen else cleaned.get("training_file_id")
-        if not file_id:
-            self.add_error("training_file_id", gettext("Choose a training file or give its id."))
-        if provider is None or self.errors:
-            return cleaned
-        options = {name: cleaned.get(name) for name in self.OPTIONS}
-        try:
-            self.job = service.create_job(
-                provider=provider, training_file_id=file_id, model=cleaned["model"],
-                options=options, user=self.user, training_file=chosen,
-            )  # fmt: skip
-        except OptionInvalid as error:
-            self.add_error(error.name if error.name in self.fields else None, str(error))
-        except LLMError as error:
-            message = gettext("The provider refused: %(error)s") % {"error": error.describe()}
-            self.add_error(None, message)
-        return cleaned
-
-    def save(self, commit: bool = True) -> FineTuneJob:
-        return self.job
-
-    def save_m2m(self) -> None:
-        pass  # the job has no many-to-many fields
-
-
-@admin.register(FineTuneJob)
-class FineTuneJobAdmin(admin.ModelAdmin):
-    form = FineTuneJobForm
-    list_display = ["upstream_id", "provider", "base_model", "status", "trained_tokens",
-                    "fine_tuned_model", "registered_model", "started_by", "created"]  # fmt: skip
-    list_filter = ["provider", "status"]
-    list_select_related = ["provider", "started_by", "registered_model"]
-    readonly_fields = ["upstream_id", "provider", "legacy", "status", "base_model",
-                       "training_file", "training_file_id_upstream",
-                       "validation_file_id_upstream", "suffix", "hyperparameters",
-                       "trained_tokens", "fine_tuned_model", "registered_model", "error",
-                       "event_list", "started_by", "created", "finished_at"]  # fmt: skip
-    change_form_template = "admin/conversations/finetunejob/change_form.html"
-
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
-
-        class WithUser(form):
-            def __init__(self, *args, **inner):
-                super().__init__(*args, user=request.user, **inner)
-
-        return WithUser
-
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return ["provider", "training_file_choice", "training_file_id", "model",
-                    *FineTuneJobForm.OPTIONS]  # fmt: skip
-        return self.readonly_fields
-
-    def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else self.readonly_fields
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False if obj is not None else super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # a job is lineage of the model it made
-
-    def save_model(self, request, obj, form, change) -> None:
-        pass  # created upstream and stored by the form's last check
-
-    @admin.display(description=_("events"))
-    def event_list(self, job: FineTuneJob) -> str:
-        rows = ((e.get("level", ""), e.get("message", "")) for e in job.events or [])
-        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}: {}</li>", rows)) or "—"
-
-    def get_urls(self):
-        wrap = self.admin_site.admin_view
-        return [
-            path("<int:pk>/cancel/", wrap(require_POST(self.cancel_view)),
-                 name="conversations_finetunejob_cancel"),
-            *super().get_urls(),
-        ]  # fmt: skip
-
-    def cancel_view(self, request, pk):
-        _allowed(request, "change_finetunejob")
-        job = get_object_or_404(FineTuneJob.objects.select_related("provider"), pk=pk)
-        try:
-            service.cancel_job(job=job, user=request.user)
-        except (LLMError, service.FineTuneRefused) as error:
-            _say_failure(request, error)
-        else:
-            messages.success(request, gettext("The job was cancelled."))
-        return HttpResponseRedirect(reverse("admin:conversations_finetunejob_change", args=[pk]))
