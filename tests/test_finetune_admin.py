@@ -118,6 +118,10 @@ def test_the_whole_admin_flow_is_audited(client, upstream_model, fake):
     assert row.upstream_id.startswith("file-")
     listing = client.get(f"/admin/conversations/trainingfile/provider/{provider.pk}/")
     assert row.upstream_id in listing.content.decode()
+    shown = client.get(
+        f"/admin/conversations/trainingfile/provider/{provider.pk}/{row.upstream_id}/"
+    )
+    assert "Kept here as:" in shown.content.decode() and row.name in shown.content.decode()
     content = client.get(
         f"/admin/conversations/trainingfile/provider/{provider.pk}/{row.upstream_id}/content/"
     )
@@ -151,6 +155,10 @@ def test_the_provider_s_error_body_is_shown_not_a_500(client, upstream_model):
         f"/admin/conversations/trainingfile/provider/{provider.pk}/file-nope/delete/", follow=True
     )
     assert response.status_code == 200
+    assert "No such File object: file-nope" in response.content.decode()
+    response = client.get(
+        f"/admin/conversations/trainingfile/provider/{provider.pk}/file-nope/", follow=True
+    )
     assert "No such File object: file-nope" in response.content.decode()
     form = {"provider": provider.pk, "training_file_id": "file-nope", "model": "gpt-4"}
     response = client.post("/admin/conversations/finetunejob/add/", form)

@@ -115,6 +115,8 @@ class TrainingFileAdmin(admin.ModelAdmin):
                  name="conversations_trainingfile_upload"),
             path("provider/<int:provider_id>/", wrap(self.provider_files_view),
                  name="conversations_trainingfile_provider_files"),
+            path("provider/<int:provider_id>/<str:file_id>/", wrap(self.file_view),
+                 name="conversations_trainingfile_provider_file"),
             path("provider/<int:provider_id>/<str:file_id>/content/", wrap(self.content_view),
                  name="conversations_trainingfile_content"),
             path("provider/<int:provider_id>/<str:file_id>/delete/",
@@ -152,6 +154,27 @@ class TrainingFileAdmin(admin.ModelAdmin):
             "files": files,
             "failure": failure,
             "can_delete": request.user.has_perm(PERM % "delete_trainingfile"),
+        }
+        return TemplateResponse(
+            request, "admin/conversations/trainingfile/provider_files.html", context
+        )
+
+    def file_view(self, request, provider_id, file_id):
+        allowed(request, "view_trainingfile")
+        provider = get_object_or_404(Provider, pk=provider_id)
+        try:
+            found = service.retrieve_file(provider, file_id)
+        except LLMError as error:
+            say_failure(request, error)
+            return HttpResponseRedirect(_files_url(provider))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("File %(id)s") % {"id": file_id},
+            "provider": provider,
+            "files": [found],
+            "can_delete": request.user.has_perm(PERM % "delete_trainingfile"),
+            "kept": TrainingFile.objects.filter(provider=provider, upstream_id=file_id).first(),
         }
         return TemplateResponse(
             request, "admin/conversations/trainingfile/provider_files.html", context

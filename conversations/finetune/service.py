@@ -140,6 +140,13 @@ def list_files(provider: Provider) -> list[dict]:
     return call(provider, files)
 
 
+def retrieve_file(provider: Provider, file_id: str) -> dict:
+    async def retrieve(client: TrainingClient) -> dict:
+        return await client.retrieve_file(file_id)
+
+    return call(provider, retrieve)
+
+
 def file_content(provider: Provider, file_id: str) -> bytes:
     async def content(client: TrainingClient) -> bytes:
         return await client.file_content(file_id)
