@@ -218,11 +218,3 @@ def cancel_job(*, job: FineTuneJob, user) -> FineTuneJob:
         _audit(user, "cancel", provider=job.provider_id, job=job.upstream_id)
     return job
 
-
-def refresh_events(job: FineTuneJob) -> list[dict]:
-    """The provider's events of the job, newest as it lists them (for its admin page)."""
-
-    async def events(client: TrainingClient) -> list[dict]:
-        return await client.job_events(job.upstream_id)
-
-    return call(job.provider, events)
