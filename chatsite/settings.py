@@ -364,3 +364,19 @@ LOGGING = {
 # Portability: what one import may hold (docs/admin.md, "Export, import and sharing").
 CHATSITE_IMPORT_MAX_BYTES = env_int("CHATSITE_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
 CHATSITE_IMPORT_MAX_MESSAGES = env_int("CHATSITE_IMPORT_MAX_MESSAGES", 20_000, minimum=1)
+
+# --- Fine-tuning ---------------------------------------------------------------
+
+# Training files are kept here (streamed to disk, checked line by line, uploaded from here).
+CHATSITE_FINETUNE_DIR = Path(env_str("CHATSITE_FINETUNE_DIR", str(MEDIA_ROOT / "finetune")))
+CHATSITE_FINETUNE_MAX_BYTES = env_int(
+    "CHATSITE_FINETUNE_MAX_BYTES", 512 * 1024 * 1024, minimum=1, maximum=2**40
+)
+CHATSITE_FINETUNE_MIN_EXAMPLES = env_int("CHATSITE_FINETUNE_MIN_EXAMPLES", 10, minimum=1)
+# How often the worker looks for jobs to poll; a job's own polls back off from
+# POLL_INTERVAL up to POLL_MAX while nothing changes (and after failures).
+CHATSITE_FINETUNE_TICK = env_float("CHATSITE_FINETUNE_TICK", 5.0, minimum=0.05)
+CHATSITE_FINETUNE_POLL_INTERVAL = env_float("CHATSITE_FINETUNE_POLL_INTERVAL", 10.0, minimum=0.0)
+CHATSITE_FINETUNE_POLL_MAX = env_float("CHATSITE_FINETUNE_POLL_MAX", 300.0, minimum=0.0)
+# A worker holds a job this long while polling it; a dead worker's lease lapses.
+CHATSITE_FINETUNE_LEASE = env_float("CHATSITE_FINETUNE_LEASE", 60.0, minimum=1.0)

@@ -13,7 +13,8 @@ From the command line (benchmarks, running the app by hand)::
 
 Endpoints: ``GET /v1/models``, ``GET /v1/models/{id}``, ``POST
 /v1/chat/completions`` (SSE when ``stream`` is true, a ``chat.completion``
-object otherwise), in OpenAI's exact shapes.
+object otherwise), in OpenAI's exact shapes; and files and fine-tuning jobs
+(``tests.fakefinetune``, as ``fake.fine_tuning``).
 
 Behaviour of each chat request, first match wins:
 
@@ -79,6 +80,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakefinetune import FakeFineTuning
 
 FRIENDLY_REPLY = ["Hello", "!", " 👋", " I'm", " a", " fake", " model", ".", " How", " can"]
 FRIENDLY_REPLY += [" I", " help", " you", " today", "?"]
@@ -545,6 +548,7 @@ class FakeUpstream:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
+        self.fine_tuning = FakeFineTuning(self.models)
 
     @property
     def base_url(self) -> str:
@@ -562,6 +566,7 @@ class FakeUpstream:
             self._records.clear()
             self._seen_bodies.clear()
             self.quirks.clear()
+        self.fine_tuning.reset()
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -648,6 +653,7 @@ class FakeUpstream:
         app.router.add_get("/v1/model/info", self._model_info)
         app.router.add_get("/v1/models/{model_id:.+}", self._retrieve_model)
         app.router.add_post("/v1/chat/completions", self._chat)
+        self.fine_tuning.routes(app)
         app.router.add_route("*", "/{tail:.*}", self._unknown_path)
         # handler_cancellation: a client going away cancels its handler,
         # which is how disconnects get recorded (also mid-hang).
@@ -909,6 +915,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stamp", action="store_true", help="content = send time ⟦secs⟧")
     parser.add_argument("--api-key", help="require this Bearer token")
     parser.add_argument("--models", help="comma-separated model ids")
+    parser.add_argument("--finetune-step", type=float, default=5.0, help="seconds per job stage")
     args = parser.parse_args(argv)
     default = Scenario(
         delay=args.delay_ms / 1000,
@@ -921,6 +928,7 @@ def main(argv: list[str] | None = None) -> None:
     fake = FakeUpstream(
         host=args.host, port=args.port, api_key=args.api_key, models=models, default=default
     )
+    fake.fine_tuning.step = args.finetune_step
     fake.serve_forever()
 
 

@@ -43,6 +43,7 @@ class SiteSettingsAdmin(admin.ModelAdmin):
             _("Accounts and quotas"),
             {"fields": ["open_signup", "default_daily_tokens", "default_monthly_tokens"]},
         ),
+        (_("Fine-tuning"), {"fields": ["enable_fine_tuned_models"]}),
     ]
 
     def has_add_permission(self, request) -> bool:

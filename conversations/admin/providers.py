@@ -59,6 +59,7 @@ class ProviderForm(forms.ModelForm):
             "send_stream_usage",
             "continue_final_message",
             "enabled",
+            "legacy_fine_tunes",
         ]
 
     def clean(self) -> dict:
@@ -136,7 +137,7 @@ class ProviderAdmin(admin.ModelAdmin):
         ),
         (
             _("What the server supports"),
-            {"fields": ["send_stream_usage", "continue_final_message"]},
+            {"fields": ["send_stream_usage", "continue_final_message", "legacy_fine_tunes"]},
         ),
         (
             _("Last error"),
@@ -247,7 +248,12 @@ SOURCE_MARKS = {
 }
 ASKED_SECTION = _("How the server is asked")
 # Shown once the row exists: where its window came from, and who sees it.
-ADD_SKIPS = {"context_window_source", "context_window_note", "visible_to_users"}
+ADD_SKIPS = {
+    "context_window_source",
+    "context_window_note",
+    "visible_to_users",
+    "fine_tune_lineage",
+}
 GUESS_NOTE = _(
     "A guess: the provider did not say. Check what the server serves (vLLM "
     "--max-model-len, llama.cpp --ctx-size divided by its --parallel slots, the "
@@ -312,7 +318,7 @@ class ModelConfigAdmin(admin.ModelAdmin):
     list_select_related = ["provider"]
     search_fields = ["model_id", "display_name"]
     filter_horizontal = ["allowed_groups"]
-    readonly_fields = ["visible_to_users", "context_window_note"]
+    readonly_fields = ["visible_to_users", "context_window_note", "fine_tune_lineage"]
     actions = ["check_with_provider"]
     fieldsets = [
         (
@@ -326,6 +332,7 @@ class ModelConfigAdmin(admin.ModelAdmin):
                     "enabled",
                     "is_default",
                     "visible_to_users",
+                    "fine_tune_lineage",
                 ]
             },
         ),
@@ -367,7 +374,13 @@ class ModelConfigAdmin(admin.ModelAdmin):
         ),
         (
             _("Prices per million tokens"),
-            {"fields": ["price_input_per_million", "price_output_per_million"]},
+            {
+                "fields": [
+                    "price_input_per_million",
+                    "price_output_per_million",
+                    "price_training_per_million",
+                ]
+            },
         ),
         (
             _("Who may use it"),
@@ -408,6 +421,12 @@ class ModelConfigAdmin(admin.ModelAdmin):
             text = gettext("Only %(groups)s") % {"groups": ", ".join(sorted(groups))}
             return format_html('<span class="model-restricted">{}</span>', text)
         return format_html('<span class="model-visible">{}</span>', gettext("Everyone"))
+
+    @admin.display(description=_("fine-tuned from"))
+    def fine_tune_lineage(self, model: ModelConfig) -> str:
+        from conversations.admin.finetune_jobs import lineage  # the fine-tuning admin's own words
+
+        return lineage(model)
 
     @admin.display(description=_("context window"), ordering="context_window")
     def context(self, model: ModelConfig) -> str:

@@ -22,17 +22,22 @@ class ModelConfigForm(ParameterFields, forms.ModelForm):
         fields = [
             "provider", "model_id", "display_name", "kind", "context_window",
             "max_output_tokens", "price_input_per_million", "price_output_per_million",
-            "enabled", "is_default", "allowed_groups",
+            "price_training_per_million", "enabled", "is_default", "allowed_groups",
         ]  # fmt: skip
         field_classes = {"model_id": TextField, "display_name": TextField}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.set_parameter_initial(self.instance.default_params or {}, self.instance.model_id)
+        if "price_training_per_million" in self.fields:
+            self.fields["price_training_per_million"].required = False  # empty: no training price
         if "provider" in self.fields:
             # The model field has no translatable name; and say what to do, not "---------".
             self.fields["provider"].label = _("Provider")
             self.fields["provider"].empty_label = _("Choose a provider")
+
+    def clean_price_training_per_million(self):
+        return self.cleaned_data.get("price_training_per_million") or 0
 
     def clean(self) -> dict:
         cleaned = super().clean()

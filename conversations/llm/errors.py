@@ -332,3 +332,35 @@ def _snippet(content: bytes) -> str:
     text = content[:2000].decode("utf-8", "replace")
     text = re.sub(r"<[^>]*>", " ", text)
     return " ".join(text.split())[:200]
+
+
+class ResourceNotFound(LLMError):
+    """A file or fine-tuning job the provider does not know (404 on /files, /fine_tuning)."""
+
+    code = "not_found"
+    default_message = "The model provider does not know this file or job."
+
+
+class InvalidFile(BadRequest):
+    """The provider refused a training file or a job's use of one (400)."""
+
+    code = "invalid_file"
+    default_message = "The model provider refused the file."
+
+
+def for_resource(error: LLMError) -> LLMError:
+    """The error a files or jobs call means: a 404 names the object, not a model."""
+    if error.status == 404:
+        kind = ResourceNotFound
+    elif error.status == 400 and "file" in f"{error.upstream_code} {error.upstream_param}":
+        kind = InvalidFile
+    else:
+        return error
+    return kind(
+        detail=error.detail,
+        status=error.status,
+        upstream_code=error.upstream_code,
+        upstream_type=error.upstream_type,
+        upstream_param=error.upstream_param,
+        request_id=error.request_id,
+    )

@@ -1,5 +1,6 @@
 from conversations.models.accounts import Invitation, Profile, Quota
 from conversations.models.chats import Conversation, Message
+from conversations.models.finetune import FineTuneJob, TrainingFile
 from conversations.models.governance import AuditEntry, SiteSettings
 from conversations.models.personas import Persona, PersonaVersion
 from conversations.models.providers import ModelConfig, Provider
@@ -8,6 +9,7 @@ from conversations.models.usage import UsageDaily
 __all__ = [
     "AuditEntry",
     "Conversation",
+    "FineTuneJob",
     "Invitation",
     "Message",
     "ModelConfig",
@@ -17,6 +19,7 @@ __all__ = [
     "Provider",
     "Quota",
     "SiteSettings",
+    "TrainingFile",
     "UsageDaily",
 ]
 

@@ -47,6 +47,13 @@ class SiteSettings(models.Model):
             "under the review policy, when and why."
         ),
     )
+    enable_fine_tuned_models = models.BooleanField(
+        _("enable fine-tuned models at once"),
+        default=False,
+        help_text=_(
+            "A model a fine-tuning job produced is usable at once, not after staff enable it."
+        ),
+    )
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:

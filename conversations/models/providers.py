@@ -101,6 +101,14 @@ class Provider(models.Model):
         ),
     )
     enabled = models.BooleanField(_("enabled"), default=True)
+    legacy_fine_tunes = models.BooleanField(
+        _("legacy fine-tunes endpoint"),
+        default=False,
+        help_text=_(
+            "Fine-tune through the older /v1/fine-tunes endpoint (flat parameters, "
+            "classification options) instead of /v1/fine_tuning/jobs."
+        ),
+    )
     # What the provider last answered with an error (staff only: may name its internals).
     last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True, editable=False)
     last_error_code = models.CharField(
@@ -330,6 +338,9 @@ class ModelConfig(models.Model):
     )
     price_output_per_million = models.DecimalField(
         _("price per 1M output tokens"), max_digits=12, decimal_places=6, default=Decimal(0)
+    )
+    price_training_per_million = models.DecimalField(
+        _("training price per 1M tokens"), max_digits=12, decimal_places=6, default=Decimal(0)
     )
     enabled = models.BooleanField(_("enabled"), default=True)
     is_default = models.BooleanField(_("default model"), default=False)

@@ -9,7 +9,8 @@ background loops:
 - the flusher, which writes partial text of all running turns in one
   transaction at least once a second (never once per token);
 - housekeeping: heartbeats for the running turns and the sweeper that marks
-  turns of dead workers as interrupted.
+  turns of dead workers as interrupted;
+- the fine-tuning poller, which follows upstream jobs under a lease per job.
 
 There is one runtime per event loop, started with the server (under Daphne)
 or by the first request. Nothing here knows what a socket is.
@@ -52,6 +53,7 @@ class WorkerRuntime:
             asyncio.create_task(self._listen(), name="chatsite-control"),
             asyncio.create_task(self._flush_loop(), name="chatsite-flusher"),
             asyncio.create_task(self._housekeeping_loop(), name="chatsite-housekeeping"),
+            asyncio.create_task(self._finetune_loop(), name="chatsite-finetune"),
         ]
         self._stop_with_the_server()
 
@@ -195,6 +197,17 @@ class WorkerRuntime:
         for message in await database_sync_to_async(recovery.sweep_stale)():
             logger.warning("Marked answer %s interrupted: its worker stopped", message["id"])
             await self.hub.announce(message["conversation_id"], frames.done_frame(message))
+
+    async def _finetune_loop(self) -> None:
+        """Poll fine-tuning jobs this worker wins the lease on (see finetune.poller)."""
+        from conversations.finetune import poller  # the turn needs none of it
+
+        while True:
+            await asyncio.sleep(settings.CHATSITE_FINETUNE_TICK)
+            try:
+                await poller.run_once(owner=self.channel)
+            except Exception:  # the database may be restarting; the next tick retries
+                logger.exception("Polling fine-tuning jobs failed")
 
 
 _runtimes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WorkerRuntime]" = (
