@@ -217,4 +217,3 @@ def cancel_job(*, job: FineTuneJob, user) -> FineTuneJob:
         job.save(update_fields=["status", "finished_at"])
         _audit(user, "cancel", provider=job.provider_id, job=job.upstream_id)
     return job
-
