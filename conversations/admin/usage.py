@@ -31,6 +31,7 @@ DIMENSION_LABELS = {
     "team": _("team"),
     "model": _("model"),
     "day": _("day"),
+    "purpose": _("purpose"),
 }
 
 

@@ -1,4 +1,5 @@
 from conversations.models.accounts import Invitation, Profile, Quota
+from conversations.models.budgets import Reservation
 from conversations.models.chats import Conversation, Message
 from conversations.models.governance import AuditEntry, SiteSettings
 from conversations.models.personas import Persona, PersonaVersion
@@ -16,6 +17,7 @@ __all__ = [
     "Profile",
     "Provider",
     "Quota",
+    "Reservation",
     "SiteSettings",
     "UsageDaily",
 ]

@@ -39,6 +39,34 @@ class SiteSettings(models.Model):
     default_monthly_tokens = models.PositiveBigIntegerField(
         _("default monthly tokens per user"), null=True, blank=True, help_text=_("Empty: no limit.")
     )
+    default_daily_cost = models.DecimalField(
+        _("default daily spending per user"),
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text=_("In the currency of the models' prices. Empty: no limit."),
+    )
+    default_monthly_cost = models.DecimalField(
+        _("default monthly spending per user"),
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text=_("In the currency of the models' prices. Empty: no limit."),
+    )
+    budget_fallback_model = models.ForeignKey(
+        "conversations.ModelConfig",
+        verbose_name=_("fallback model"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_(
+            "A cheaper model that answers instead once a budget is used up, unless the "
+            "quota names its own. Empty: the turn is refused."
+        ),
+    )
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
