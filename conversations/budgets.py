@@ -13,13 +13,21 @@ charging what they are estimated to have used.
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from conversations import quotas, tokens
-from conversations.models import Message, ModelConfig, Reservation, SiteSettings, UsageDaily
+from conversations.models import (
+    Conversation,
+    Message,
+    ModelConfig,
+    Reservation,
+    SiteSettings,
+    UsageDaily,
+)
 
 
 @dataclass
@@ -123,8 +131,6 @@ def _release(pk: int) -> int:
 
 def charge_title(*, conversation_id, model: ModelConfig, body: dict, result) -> None:
     """A title request costs too: charged to the conversation's owner, apart from answers."""
-    from conversations.models import Conversation
-
     owner_id = Conversation.objects.filter(pk=conversation_id).values_list("owner_id", flat=True)
     owner_id = owner_id.first()
     if owner_id is None:
@@ -144,6 +150,11 @@ def charge_title(*, conversation_id, model: ModelConfig, body: dict, result) -> 
         estimated=usage is None,
         purpose=UsageDaily.Purpose.TITLE,
     )
+
+
+def warning_for_user(user_id: int) -> str:
+    user = get_user_model().objects.filter(pk=user_id).first()
+    return warning_for(user) if user else ""
 
 
 def warning_for(user) -> str:
