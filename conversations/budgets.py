@@ -57,13 +57,22 @@ def lock_team_budgets(user) -> None:
     list(teams.select_for_update(of=("self",)).values_list("pk", flat=True))
 
 
-def hold(user, *, model: ModelConfig, effective: dict, prompt_tokens: int) -> Hold:
-    """The turn's worst case, if it fits every budget of ``user``; else OverBudget."""
+def hold(
+    user, *, model: ModelConfig, effective: dict, prompt_tokens: int, fallback: bool = False
+) -> Hold:
+    """The turn's worst case, if it fits every budget of ``user``; else OverBudget.
+
+    A turn on staff's fallback model is what they chose for used-up money: it is
+    held against the token budgets only (its cost is still charged and counted).
+    """
     completion = worst_case_completion(model, effective, prompt_tokens)
     cost = model.cost(prompt_tokens, completion)
     held = Hold(model, prompt_tokens, prompt_tokens + completion, cost)
     today = timezone.localdate()
-    over = quotas.first_exhausted(user, tokens=held.tokens, cost=held.cost, today=today)
+    units = (quotas.TOKENS,) if fallback else (quotas.TOKENS, quotas.COST)
+    over = quotas.first_exhausted(
+        user, tokens=held.tokens, cost=held.cost, today=today, units=units
+    )
     if over is not None:
         raise quotas.OverBudget(over, today)
     return held

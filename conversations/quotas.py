@@ -90,11 +90,14 @@ def team_budgets(group, today: date | None = None) -> list[Budget]:
     return _limits(group.name, group.quota, usage, held, today)
 
 
-def first_exhausted(user, *, tokens: int, cost: Decimal, today: date | None = None):
-    """The first budget that ``tokens`` and ``cost`` more would overshoot (None: all fit)."""
+def first_exhausted(
+    user, *, tokens: int, cost: Decimal, today: date | None = None, units=(TOKENS, COST)
+):
+    """The first budget (of ``units``) that ``tokens`` and ``cost`` more would overshoot
+    (None: all fit)."""
     today = today or timezone.localdate()
     for budget in budgets_for(user, today):
-        if not budget.fits(tokens=tokens, cost=cost):
+        if budget.unit in units and not budget.fits(tokens=tokens, cost=cost):
             return budget
     return None
 

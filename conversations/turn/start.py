@@ -132,10 +132,11 @@ def _continue(user, worker: str, request: TurnRequest) -> TurnPlan:
     return plan
 
 
-def _hold(user, model, effective, context) -> budgets.Hold:
+def _hold(user, model, effective, context, fallback: bool = False) -> budgets.Hold:
     """The turn's worst case, reserved below once its answers exist (OverBudget: no room)."""
+    prompt_tokens = context[0].prompt_tokens
     return budgets.hold(
-        user, model=model, effective=effective, prompt_tokens=context[0].prompt_tokens
+        user, model=model, effective=effective, prompt_tokens=prompt_tokens, fallback=fallback
     )
 
 
@@ -149,7 +150,7 @@ def _fall_back(user, over: quotas.OverBudget, asked, persona, overrides, branch)
     effective = resolve.effective_params(fallback, persona, overrides)
     context = build_prompt(branch, fallback, persona, effective)
     try:
-        return fallback, effective, context, _hold(user, fallback, effective, context)
+        return fallback, effective, context, _hold(user, fallback, effective, context, True)
     except quotas.OverBudget as still_over:
         raise limits.over_budget(still_over) from None
 
