@@ -109,6 +109,13 @@ def settle(*, first_answer_id) -> None:
     Reservation.objects.filter(message_id=first_answer_id).delete()
 
 
+def release_left_on(message_id) -> None:
+    """Before a continuation reserves again: what an earlier turn of this answer still
+    holds (stopped as an orphan, not yet swept) is released and charged first."""
+    for pk in Reservation.objects.filter(message_id=message_id).values_list("pk", flat=True):
+        _release(pk)
+
+
 def release_abandoned() -> int:
     """Release reservations of turns that ended without being settled (their worker
     died, or an orphan was stopped), charging their estimated usage; returns how many."""

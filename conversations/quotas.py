@@ -102,14 +102,6 @@ def first_exhausted(
     return None
 
 
-def check(user, needed: int, today: date | None = None) -> None:
-    """Refuse (OverBudget) when any budget has less than `needed` tokens left."""
-    today = today or timezone.localdate()
-    budget = first_exhausted(user, tokens=needed, cost=Decimal(0), today=today)
-    if budget is not None:
-        raise OverBudget(budget, today)
-
-
 def _user_budgets(user, quota: Quota | None, today: date) -> list[Budget]:
     if quota is None:
         site = SiteSettings.cached()  # read on every turn start

@@ -226,3 +226,20 @@ def test_the_usage_report_shows_titles_apart(admin_client, alice):
         )  # fmt: skip
     page = admin_client.get("/admin/conversations/usagedaily/?group=purpose").content.decode()
     assert "automatic titles" in page and "answers" in page
+
+
+def test_the_settings_page_shows_money_budgets_apart_from_tokens(client, alice):
+    Quota.objects.create(user=alice, daily_tokens=500, daily_cost=Decimal("2.5"))
+    spent(alice, "0.75", tokens=100)
+    client.force_login(alice)
+    page = client.get("/settings/").content.decode()
+    assert "(spending)" in page and "(tokens)" in page
+    assert "<td>0.75</td><td>2.50</td><td>1.75</td>" in page
+    assert "<td>100</td><td>500</td><td>400</td>" in page
+
+
+def test_staff_set_money_budgets_and_a_fallback_model_in_the_admin(admin_client, alice, cheap):
+    page = admin_client.get("/admin/conversations/quota/add/").content.decode()
+    assert 'name="daily_cost"' in page and 'name="fallback_model"' in page
+    page = admin_client.get("/admin/conversations/sitesettings/", follow=True).content.decode()
+    assert 'name="default_daily_cost"' in page and 'name="budget_fallback_model"' in page

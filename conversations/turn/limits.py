@@ -85,13 +85,6 @@ def refuse_if_too_fast(user) -> None:
         )
 
 
-def refuse_if_over_budget(user, prompt_tokens: int) -> None:
-    try:
-        quotas.check(user, prompt_tokens)
-    except quotas.OverBudget as over:
-        raise over_budget(over) from None
-
-
 def over_budget(over: quotas.OverBudget) -> LimitReached:
     """The typed refusal of a used-up budget, saying when it resets."""
     return LimitReached(

@@ -116,6 +116,7 @@ def _continue(user, worker: str, request: TurnRequest) -> TurnPlan:
     Message.objects.filter(pk=answer.pk).update(
         status=Status.STREAMING, finish_reason="", worker=worker, heartbeat=timezone.now()
     )
+    budgets.release_left_on(answer.pk)
     budgets.reserve(user=user, held=held, answers=[answer])
     answer.refresh_from_db()
     choice = Choice(
