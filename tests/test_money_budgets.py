@@ -243,3 +243,14 @@ def test_staff_set_money_budgets_and_a_fallback_model_in_the_admin(admin_client,
     assert 'name="daily_cost"' in page and 'name="fallback_model"' in page
     page = admin_client.get("/admin/conversations/sitesettings/", follow=True).content.decode()
     assert 'name="default_daily_cost"' in page and 'name="budget_fallback_model"' in page
+
+
+def test_the_settings_page_shows_title_usage_apart(client, alice):
+    for purpose in ["chat", "title"]:
+        UsageDaily.objects.create(
+            user=alice, day=timezone.localdate(), model_name="gpt-4", purpose=purpose,
+            requests=1, prompt_tokens=10,
+        )  # fmt: skip
+    client.force_login(alice)
+    page = client.get("/settings/").content.decode()
+    assert "<td>gpt-4 (automatic titles)</td>" in page and "<td>gpt-4</td>" in page
