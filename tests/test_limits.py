@@ -54,7 +54,7 @@ async def test_usage_is_charged_after_the_turn_and_then_counts(
     await database_sync_to_async(Quota.objects.create)(user=alice, daily_tokens=60)
     fake.enqueue(Scenario(tokens=["ok"] * 20, prompt_tokens=40))
     socket = await open_socket(alice)
-    await socket.turn("First")
+    await socket.turn("First", params={"max_tokens": 10})  # its worst case fits
     error = await refused(socket)
     assert error["code"] == "quota_exceeded"
 

@@ -52,16 +52,21 @@ class InvitationAdmin(admin.ModelAdmin):
 
 @admin.register(Quota)
 class QuotaAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "daily_tokens", "monthly_tokens", "used_today", "used_month"]
+    list_display = [
+        "__str__", "daily_tokens", "monthly_tokens", "used_today", "used_month",
+        "daily_cost", "monthly_cost", "fallback_model",
+    ]  # fmt: skip
     list_select_related = ["user", "group"]
     raw_id_fields = ["user"]
     search_fields = ["user__username", "group__name"]
+    autocomplete_fields = ["fallback_model"]
 
     def _budgets(self, quota: Quota) -> dict:
         if quota.user_id:
             owned = quotas.budgets_for(quota.user)
-            return {b.period: b.used for b in owned if b.scope == "user"}
-        return {b.period: b.used for b in quotas.team_budgets(quota.group)}
+            return {b.period: b.used for b in owned if b.scope == "user" and b.unit == "tokens"}
+        team = quotas.team_budgets(quota.group)
+        return {b.period: b.used for b in team if b.unit == "tokens"}
 
     @admin.display(description=_("used today"))
     def used_today(self, quota: Quota):

@@ -41,7 +41,16 @@ class SiteSettingsAdmin(admin.ModelAdmin):
         ),
         (
             _("Accounts and quotas"),
-            {"fields": ["open_signup", "default_daily_tokens", "default_monthly_tokens"]},
+            {
+                "fields": [
+                    "open_signup",
+                    "default_daily_tokens",
+                    "default_monthly_tokens",
+                    "default_daily_cost",
+                    "default_monthly_cost",
+                    "budget_fallback_model",
+                ]
+            },
         ),
         (_("Fine-tuning"), {"fields": ["enable_fine_tuned_models"]}),
     ]

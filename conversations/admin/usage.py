@@ -31,6 +31,7 @@ DIMENSION_LABELS = {
     "team": _("team"),
     "model": _("model"),
     "day": _("day"),
+    "purpose": _("purpose"),
 }
 
 
@@ -118,6 +119,10 @@ class UsageReport:
     def rows(self, limit: int | None = ROWS_MAX) -> list[ReportRow]:
         grouped = self.ledger().grouped_by(self.group)
         rows = [_row(values) for values in (grouped[:limit] if limit else grouped)]
+        if self.group == "purpose":  # "title" → "automatic titles"
+            labels = dict(UsageDaily.Purpose.choices)
+            for row in rows:
+                row.key = labels.get(row.key, row.key)
         biggest = max((r.tokens for r in rows), default=0)
         for row in rows:
             row.share = round(100 * row.tokens / biggest, 1) if biggest else 0.0

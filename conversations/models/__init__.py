@@ -1,4 +1,5 @@
 from conversations.models.accounts import Invitation, Profile, Quota
+from conversations.models.budgets import Reservation
 from conversations.models.chats import Conversation, Message
 from conversations.models.finetune import FineTuneJob, TrainingFile
 from conversations.models.governance import AuditEntry, SiteSettings
@@ -18,6 +19,7 @@ __all__ = [
     "Profile",
     "Provider",
     "Quota",
+    "Reservation",
     "SiteSettings",
     "TrainingFile",
     "UsageDaily",

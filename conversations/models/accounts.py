@@ -87,7 +87,7 @@ class Invitation(models.Model):
 
 
 class Quota(models.Model):
-    """Token budgets for one user or one team (a Django group). Empty means no limit."""
+    """Token and money budgets for one user or one team (a Django group). Empty: no limit."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
@@ -101,6 +101,22 @@ class Quota(models.Model):
     )
     daily_tokens = models.PositiveBigIntegerField(_("tokens per day"), null=True, blank=True)
     monthly_tokens = models.PositiveBigIntegerField(_("tokens per month"), null=True, blank=True)
+    # Money budgets, in the currency of the models' prices.
+    daily_cost = models.DecimalField(
+        _("spending per day"), max_digits=12, decimal_places=4, null=True, blank=True
+    )
+    monthly_cost = models.DecimalField(
+        _("spending per month"), max_digits=12, decimal_places=4, null=True, blank=True
+    )
+    fallback_model = models.ForeignKey(
+        "conversations.ModelConfig",
+        verbose_name=_("fallback model"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("A cheaper model that answers instead once a budget is used up."),
+    )
 
     class Meta:
         verbose_name = _("quota")

@@ -316,6 +316,8 @@ class Message(models.Model):
     content_tokens = models.PositiveIntegerField(null=True, blank=True)
     content_tokens_encoding = models.CharField(max_length=40, blank=True)
     ttft_ms = models.PositiveIntegerField(_("time to first token (ms)"), null=True, blank=True)
+    # Shown with the answer, e.g. that a fallback model wrote it (budget used up).
+    notice = models.CharField(max_length=300, blank=True)
     client_id = models.CharField(max_length=CLIENT_ID_LENGTH_MAX, blank=True)
     # While streaming: the last delta included in `content`, the worker that
     # streams it, and when that worker last said it is alive (for the sweeper).
@@ -412,7 +414,7 @@ MESSAGE_COLUMNS = (
     "id", "conversation_id", "parent_id", "role", "content", "status", "finish_reason",
     "error_code", "error_message", "model_name", "params", "prompt_tokens",
     "completion_tokens", "usage_estimated", "ttft_ms", "stream_seq", "created",
-    "reasoning", "reasoning_ms", "reasoning_tokens",
+    "reasoning", "reasoning_ms", "reasoning_tokens", "notice",
     "persona_version__persona_id", "persona_version__name", "persona_version__version",
     "persona_version__persona__avatar", "persona_version__persona__avatar_image",
 )  # fmt: skip
@@ -441,6 +443,7 @@ def message_dict(row: dict) -> dict:
         "reasoning_ms": row["reasoning_ms"],
         "reasoning_tokens": row["reasoning_tokens"],
         "seq": row["stream_seq"],
+        "notice": row["notice"],
         "created": row["created"].isoformat(),
     }
 

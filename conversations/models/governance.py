@@ -54,6 +54,34 @@ class SiteSettings(models.Model):
             "A model a fine-tuning job produced is usable at once, not after staff enable it."
         ),
     )
+    default_daily_cost = models.DecimalField(
+        _("default daily spending per user"),
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text=_("In the currency of the models' prices. Empty: no limit."),
+    )
+    default_monthly_cost = models.DecimalField(
+        _("default monthly spending per user"),
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text=_("In the currency of the models' prices. Empty: no limit."),
+    )
+    budget_fallback_model = models.ForeignKey(
+        "conversations.ModelConfig",
+        verbose_name=_("fallback model"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_(
+            "A cheaper model that answers instead once a budget is used up, unless the "
+            "quota names its own. Empty: the turn is refused."
+        ),
+    )
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:

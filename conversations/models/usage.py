@@ -14,6 +14,7 @@ DIMENSIONS = {
     "team": "user__groups__name",  # a user in two teams counts in both
     "model": "model_name",
     "day": "day",
+    "purpose": "purpose",
 }
 
 
@@ -54,6 +55,7 @@ class UsageQuerySet(models.QuerySet):
         completion: int,
         estimated: bool,
         reasoning: int = 0,
+        purpose: str = "chat",
     ) -> None:
         """Add one request's tokens and cost to today's row for the user and model.
 
@@ -61,7 +63,7 @@ class UsageQuerySet(models.QuerySet):
         """
         cost = model.cost(prompt, completion) if model else Decimal(0)
         row, _created = self.get_or_create(
-            user_id=user_id, day=timezone.localdate(), model_name=model_name,
+            user_id=user_id, day=timezone.localdate(), model_name=model_name, purpose=purpose,
             defaults={"model": model},
         )  # fmt: skip
         self.filter(pk=row.pk).update(
@@ -77,6 +79,10 @@ class UsageQuerySet(models.QuerySet):
 
 
 class UsageDaily(models.Model):
+    class Purpose(models.TextChoices):
+        CHAT = "chat", _("answers")
+        TITLE = "title", _("automatic titles")
+
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage"
     )
@@ -85,6 +91,8 @@ class UsageDaily(models.Model):
         "conversations.ModelConfig", null=True, blank=True, on_delete=models.SET_NULL
     )
     model_name = models.CharField(max_length=200)
+    # What the requests were for: answers, or the automatic titles (shown apart).
+    purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.CHAT)
     requests = models.PositiveIntegerField(default=0)
     prompt_tokens = models.PositiveBigIntegerField(default=0)
     completion_tokens = models.PositiveBigIntegerField(default=0)
@@ -102,7 +110,9 @@ class UsageDaily(models.Model):
         verbose_name = _("daily usage")
         verbose_name_plural = _("daily usage")
         constraints = [
-            models.UniqueConstraint(fields=["user", "day", "model_name"], name="one_usage_row")
+            models.UniqueConstraint(
+                fields=["user", "day", "model_name", "purpose"], name="one_usage_row_per_purpose"
+            )
         ]
         indexes = [models.Index(fields=["day"], name="usage_day")]
 

@@ -13,7 +13,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from conversations import tokens
+from conversations import budgets, tokens
 from conversations.models import Conversation, Message, ModelConfig, UsageDaily
 from conversations.turn.plan import (
     ERROR_MESSAGE_MAX,
@@ -53,6 +53,8 @@ def finish_turn(
             reasoning=min(reasoning_total, completion),
             estimated=usage is None,
         )
+    # The reservation made at the start gives way to the real usage, in this transaction.
+    budgets.settle(first_answer_id=plan.choices[0].message_id)
     Conversation.objects.filter(pk=plan.conversation_id).update(updated=timezone.now())
     return message_dicts([o.message_id for o in outcomes])
 

@@ -85,22 +85,24 @@ def refuse_if_too_fast(user) -> None:
         )
 
 
-def refuse_if_over_budget(user, prompt_tokens: int) -> None:
-    try:
-        quotas.check(user, prompt_tokens)
-    except quotas.OverBudget as over:
-        raise LimitReached(
-            "quota_exceeded",
-            _budget_message(over),
-            resets_at=over.resets_at.isoformat(),
-            period=over.budget.period,
-            scope="user" if over.budget.scope == "user" else "team",
-        ) from None
+def over_budget(over: quotas.OverBudget) -> LimitReached:
+    """The typed refusal of a used-up budget, saying when it resets."""
+    return LimitReached(
+        "quota_exceeded",
+        _budget_message(over),
+        resets_at=over.resets_at.isoformat(),
+        period=over.budget.period,
+        scope="team" if over.budget.is_team else "user",
+        unit=over.budget.unit,
+    )
 
 
 def _budget_message(over: quotas.OverBudget) -> str:
     when = formats.date_format(over.resets_at, "DATETIME_FORMAT")
     values = {"limit": over.budget.limit, "when": when, "team": over.budget.scope}
+    if over.budget.unit == quotas.COST:
+        values["limit"] = formats.number_format(over.budget.limit, 2)
+        return _money_message(over) % values
     messages = {
         ("user", "day"): _("You have used your %(limit)s tokens for today. More on %(when)s."),
         ("user", "month"): _(
@@ -113,5 +115,24 @@ def _budget_message(over: quotas.OverBudget) -> str:
             "Team %(team)s has used its %(limit)s tokens for this month. More on %(when)s."
         ),
     }
-    scope = "user" if over.budget.scope == "user" else "team"
+    scope = "team" if over.budget.is_team else "user"
     return messages[(scope, over.budget.period)] % values
+
+
+def _money_message(over: quotas.OverBudget) -> str:
+    scope = "team" if over.budget.is_team else "user"
+    return {
+        ("user", "day"): _(
+            "You have used your spending budget of %(limit)s for today. More on %(when)s."
+        ),
+        ("user", "month"): _(
+            "You have used your spending budget of %(limit)s for this month. More on %(when)s."
+        ),
+        ("team", "day"): _(
+            "Team %(team)s has used its spending budget of %(limit)s for today. More on %(when)s."
+        ),
+        ("team", "month"): _(
+            "Team %(team)s has used its spending budget of %(limit)s for this month. "
+            "More on %(when)s."
+        ),
+    }[(scope, over.budget.period)]

@@ -12,7 +12,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conversations import tokens
+from conversations import budgets, tokens
 from conversations.models import Message
 from conversations.turn.plan import Status, message_dicts
 
@@ -73,9 +73,12 @@ def heartbeat(message_ids: list) -> None:
 
 
 def sweep_stale(stale_after: float | None = None) -> list[dict]:
-    """Mark answers whose worker stopped heart-beating as interrupted, text kept."""
+    """Mark answers whose worker stopped heart-beating as interrupted, text kept, and
+    release what their turns held of the owner's budgets."""
     orphans = Message.objects.orphaned(stale_after)
-    return message_dicts([message.pk for message in orphans if _interrupt(message, stale_after)])
+    swept = [message.pk for message in orphans if _interrupt(message, stale_after)]
+    budgets.release_abandoned()  # what those turns held, charged at their estimate
+    return message_dicts(swept)
 
 
 def _interrupt(message: Message, stale_after: float | None) -> bool:

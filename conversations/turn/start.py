@@ -16,7 +16,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conversations import access, tokens
+from conversations import access, budgets, quotas, tokens
 from conversations.models import Conversation, Message
 from conversations.refusals import Refused
 from conversations.turn import limits, resolve, seam, shaping
@@ -55,12 +55,18 @@ def start_turn(*, user, worker: str, request: TurnRequest) -> TurnPlan | Replay:
     above = None if created else (target if request.kind == "send" else target.parent_id)
     branch = [*stored_branch(conversation, above), *asked]
     context = build_prompt(branch, model, persona, effective)
-    limits.refuse_if_over_budget(user, context[0].prompt_tokens)
+    budgets.lock_team_budgets(user)
+    try:
+        held, notice = _hold(user, model, effective, context), ""
+    except quotas.OverBudget as over:
+        model, effective, context, held = _fall_back(user, over, model, persona, overrides, branch)
+        notice = budgets.fallback_notice(asked=conversation.model, used=model)
     answers = _answers(
         conversation, question_id, model, persona, effective, worker,
-        client_id="" if asked else request.client_id,
+        client_id="" if asked else request.client_id, notice=notice,
     )  # fmt: skip
     Message.objects.bulk_create([*asked, *answers])  # the question and its answers together
+    budgets.reserve(user=user, held=held, answers=answers)
     _save(conversation, answers[0])
     announce = asked
     choices = [Choice(answer.id) for answer in answers]
@@ -102,10 +108,16 @@ def _continue(user, worker: str, request: TurnRequest) -> TurnPlan:
     in_place = model.provider.continue_final_message and bool(answer.content)
     branch = _continued_branch(conversation, answer, in_place)
     context = build_prompt(branch, model, persona, effective)
-    limits.refuse_if_over_budget(user, context[0].prompt_tokens)
+    budgets.lock_team_budgets(user)
+    try:
+        held = _hold(user, model, effective, context)
+    except quotas.OverBudget as over:
+        raise limits.over_budget(over) from None
     Message.objects.filter(pk=answer.pk).update(
         status=Status.STREAMING, finish_reason="", worker=worker, heartbeat=timezone.now()
     )
+    budgets.release_left_on(answer.pk)
+    budgets.reserve(user=user, held=held, answers=[answer])
     answer.refresh_from_db()
     choice = Choice(
         answer.id, prefix=answer.content, seq=answer.stream_seq, reasoning_prefix=answer.reasoning
@@ -119,6 +131,29 @@ def _continue(user, worker: str, request: TurnRequest) -> TurnPlan:
     if plan.mend_seam:  # load the seam's tokenizer here, not on the event loop
         tokens.preload([seam.WORD_MODEL])
     return plan
+
+
+def _hold(user, model, effective, context, fallback: bool = False) -> budgets.Hold:
+    """The turn's worst case, reserved below once its answers exist (OverBudget: no room)."""
+    prompt_tokens = context[0].prompt_tokens
+    return budgets.hold(
+        user, model=model, effective=effective, prompt_tokens=prompt_tokens, fallback=fallback
+    )
+
+
+def _fall_back(user, over: quotas.OverBudget, asked, persona, overrides, branch):
+    """The turn on staff's cheaper fallback model, when one is named and fits; else the
+    refusal that says when the used-up budget resets."""
+    fallback_id = budgets.fallback_model_id(over.budget)
+    fallback = resolve.usable_model(user, fallback_id) if fallback_id else None
+    if fallback is None or fallback.pk == asked.pk:
+        raise limits.over_budget(over) from None
+    effective = resolve.effective_params(fallback, persona, overrides)
+    context = build_prompt(branch, fallback, persona, effective)
+    try:
+        return fallback, effective, context, _hold(user, fallback, effective, context, True)
+    except quotas.OverBudget as still_over:
+        raise limits.over_budget(still_over) from None
 
 
 def _continued_branch(conversation, answer: Message, in_place: bool) -> list:
@@ -235,7 +270,7 @@ def _question(conversation, parent_id, request: TurnRequest, model) -> Message:
     )
 
 
-def _answers(conversation, parent_id, model, persona, effective, worker, client_id):
+def _answers(conversation, parent_id, model, persona, effective, worker, client_id, notice=""):
     """The assistant rows the turn fills (n of them), `streaming`, not yet stored."""
     version = persona.current_version() if persona else None
     now = timezone.now()
@@ -253,6 +288,7 @@ def _answers(conversation, parent_id, model, persona, effective, worker, client_
             worker=worker,
             heartbeat=now,
             created=now + timedelta(microseconds=index + 1),  # after the question, in order
+            notice=notice,
         )
         for index in range(effective.get("n", 1))
     ]

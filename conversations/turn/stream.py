@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from conversations import errors, frames, llm, upstream
+from conversations import budgets, errors, frames, llm, upstream
 from conversations.turn import quirks, recovery, seam, titles
 from conversations.turn.fanout import RemoteFanout
 from conversations.turn.finish import finish_turn
@@ -381,6 +381,18 @@ class Turn:
             await self.hub.announce(self.conversation_id, frames.done_frame(message))
         if messages:
             await self._name_conversation()
+            await self._warn_of_budget()
+
+    async def _warn_of_budget(self) -> None:
+        """Tell the tabs when a budget of the owner is 80 % used (the page shows it too)."""
+        try:
+            warning = await database_sync_to_async(budgets.warning_for_user)(self.plan.owner_id)
+        except Exception:  # a warning is a nicety; the answer is already stored
+            logger.exception("Reading the budgets of turn %s failed", self.conversation_id)
+            return
+        if warning:
+            frame = {"type": "budget", "conversation_id": self.conversation_id, "warning": warning}
+            await self.hub.announce(self.conversation_id, frame)
 
     async def _name_conversation(self) -> None:
         try:

@@ -18,7 +18,7 @@ import re
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from conversations import llm
+from conversations import budgets, llm
 from conversations.models import Conversation, Message, ModelConfig
 from conversations.turn import quirks, shaping
 
@@ -85,6 +85,9 @@ async def _ask_model(plan, question: str, answer: str) -> str:
     except TimeoutError:
         logger.info("No title from the model for conversation %s in time", plan.conversation_id)
         return ""
+    await database_sync_to_async(budgets.charge_title)(
+        conversation_id=plan.conversation_id, model=model, body=body, result=result
+    )
     return clean_title(result.text)
 
 

@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import get_script_prefix, reverse
 
-from conversations import access, errors, params, readings
+from conversations import access, budgets, errors, params, readings
 from conversations.models import Conversation, ModelConfig, Persona, Profile
 from conversations.models.providers import default_model_for
 from conversations.routing import CHAT_SOCKET
@@ -45,6 +45,7 @@ def _chat_page(request: HttpRequest, conversation: Conversation | None) -> HttpR
     }
     context = {"boot": boot, "conversation": conversation, "has_model": bool(models)}
     context["readings_notice"] = readings.notice_for(request.user)
+    context["budget_warning"] = budgets.warning_for(request.user)  # 80 % of a budget used
     return render(request, "conversations/chat.html", context)
 
 

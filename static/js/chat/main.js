@@ -323,6 +323,13 @@ class ChatPage {
     this.composer.refreshGauge(); // the answer is part of the next prompt now
   }
 
+  on_budget(frame) {
+    // A budget is 80 % used (or more): the warning stays visible above the thread.
+    const notice = document.getElementById("budget-notice");
+    notice.textContent = frame.warning || "";
+    notice.hidden = !frame.warning;
+  }
+
   on_subscribed() {
     const held = this.buffer || [];
     this.buffer = null;

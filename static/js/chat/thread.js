@@ -165,6 +165,7 @@ export class ThreadView {
       parts.push(textSpan("author", persona ? persona.name : gettext("Assistant")));
       if (persona) parts.push(textSpan("version", interpolate(gettext("v%(version)s"), persona)));
       if (message.model) parts.push(textSpan("model", message.model));
+      if (message.notice) parts.push(textSpan("notice", message.notice)); // e.g. a fallback model answered
     }
     const time = document.createElement("time");
     paintTime(time, message.created);
