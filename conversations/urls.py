@@ -18,4 +18,5 @@ urlpatterns = [
     path("api/profile", profile_api.profile, name="profile_api"),
     path("settings/", accounts.settings_page, name="settings"),
     path("personas/", include("conversations.persona_urls")),
+    path("teams/", include("conversations.team_urls")),
 ]

@@ -6,15 +6,27 @@ by tests/test_socket_safety.py in the same way.
 """
 
 import pytest
+from django.contrib.auth.models import Group
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from conversations.models import AuditEntry, Conversation, Message, Persona, Profile
+from conversations.models import (
+    AuditEntry,
+    Conversation,
+    Invitation,
+    Message,
+    Persona,
+    Profile,
+    Team,
+    TeamRole,
+)
 
 # What a URL keyword names, and which of alice's objects fills it.
 OBJECT_FOR = {
     "conversation_id": lambda objects: objects["conversation"].id,
     "persona_id": lambda objects: objects["persona"].id,
     "message_id": lambda objects: objects["message"].id,
+    "team_id": lambda objects: objects["team"].id,
+    "user_id": lambda objects: objects["member"].id,
 }
 NOT_USER_PAGES = ("admin/", "i18n/", "jsi18n/", "accounts/")
 METHODS = ("get", "post", "patch", "delete")
@@ -48,13 +60,30 @@ def fill(route: str, objects: dict) -> str:
 
 
 @pytest.fixture
-def alices_things(alice, chat_model):
+def alices_things(alice, bob, chat_model, django_user_model):
     persona = Persona.objects.create(owner=alice, name="Private", system_prompt="secret prompt")
+    # The team dimension: alice owns a team (with a member and the persona shared);
+    # bob, who owns a team of his own, gets 404 for every page and action of hers.
+    bobs = Group.objects.create(name="Bob's team")
+    bobs.user_set.add(bob)
+    TeamRole.objects.create(team=bobs.team, user=bob, role=TeamRole.Role.OWNER)
+    group = Group.objects.create(name="Alice's team")
+    member = django_user_model.objects.create_user("mallory-member", password="x" * 20)
+    group.user_set.add(alice, member)
+    team = Team.objects.get(group=group)
+    TeamRole.objects.create(team=team, user=alice, role=TeamRole.Role.OWNER)
+    persona.teams.add(group)
     conversation = Conversation.objects.create(owner=alice, title="Private chat", persona=persona)
     message = Message.objects.create(conversation=conversation, role="user", content="secret")
     conversation.current_leaf = message
     conversation.save()
-    return {"persona": persona, "conversation": conversation, "message": message}
+    return {
+        "persona": persona,
+        "conversation": conversation,
+        "message": message,
+        "team": team,
+        "member": member,
+    }
 
 
 def snapshot() -> list:
@@ -64,6 +93,10 @@ def snapshot() -> list:
         list(Persona.objects.order_by("id").values()),
         list(Profile.objects.order_by("id").values()),
         AuditEntry.objects.count(),
+        list(TeamRole.objects.order_by("id").values()),
+        sorted(Group.objects.values_list("name", "user__username")),
+        list(Persona.teams.through.objects.order_by("id").values()),
+        Invitation.objects.count(),
     ]
 
 
@@ -72,6 +105,7 @@ def test_the_matrix_covers_the_product_urls():
     assert "c/<uuid:conversation_id>/" in routes
     assert "api/conversations/<uuid:conversation_id>" in routes
     assert any(route.startswith("personas/") for route in routes)
+    assert any(route.startswith("teams/<uuid:team_id>/") for route in routes)
 
 
 @pytest.mark.parametrize("route", routes_with_ids())
