@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from conversations.admin.teams import TeamRoleForm
+from conversations.invitations import create_invitation
 from conversations.models import AuditEntry, Invitation, Persona, Quota, Team, TeamRole, UsageDaily
 from tests import conftest
 from tests.conftest import make_user
@@ -159,6 +160,21 @@ def test_someone_with_an_account_signs_in_from_the_invitation_and_comes_back_to_
     client.post(path)
     assert role_of(research, frank) == "member"
     assert team_ops() == ["invite", "join"]
+
+
+def test_an_invitation_with_a_bad_email_is_refused_with_a_reason(client, research, carol):
+    client.force_login(carol)
+    response = client.post(url(research, "invite"), {"email": "not an address"}, follow=True)
+    assert "Enter a valid email address" in response.content.decode()
+    assert not Invitation.objects.exists()
+
+
+def test_a_site_invitation_without_teams_sends_someone_signed_in_home(client, staff, bob):
+    _invitation, token = create_invitation(created_by=staff)
+    client.force_login(bob)
+    response = client.get(f"/accounts/invite/{token}/")
+    assert response.status_code == 302 and response.url == "/"
+    assert Invitation.objects.get().used_at is None
 
 
 def test_a_member_cannot_invite(client, research, bob):

@@ -42,6 +42,9 @@ class TeamAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # a team is made by creating its group
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # and goes with its group
+
     @admin.display(description=_("owners"))
     def owners(self, team: Team) -> str:
         names = team.roles.filter(role=TeamRole.Role.OWNER).values_list("user__username", flat=True)

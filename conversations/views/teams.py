@@ -9,7 +9,8 @@ conversations/teams.py; a refusal comes back to the team page with its reason
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -38,7 +39,10 @@ def team_detail(request: HttpRequest, team_id) -> HttpResponse:
 @require_POST
 def team_invite(request: HttpRequest, team_id) -> HttpResponse:
     team = access.team_for(request.user, team_id)
-    email = request.POST.get("email", "").strip()[:254]
+    email = request.POST.get("email", "").strip()
+    if email and not _is_email(email):
+        messages.error(request, _("Enter a valid email address, or none."))
+        return redirect("team_detail", team_id=team.pk)
     token = _apply(request, teams.invite, actor=request.user, team=team, email=email)
     if token is None:
         return redirect("team_detail", team_id=team.pk)
@@ -90,6 +94,9 @@ def team_unshare_persona(request: HttpRequest, team_id, persona_id) -> HttpRespo
 def join_page(request: HttpRequest, invitation: Invitation) -> HttpResponse:
     """A signed-in person opening an invitation link: "Join <team>", then join."""
     groups = list(invitation.teams.order_by("name"))
+    if not groups:  # an invitation to the site only: they already have an account
+        messages.info(request, _("You already have an account."))
+        return redirect("home")
     if request.method != "POST":
         return render(request, "teams/join.html", {"groups": groups})
     joined = _apply(request, teams.join, user=request.user, invitation=invitation)
@@ -133,6 +140,14 @@ def _apply(request: HttpRequest, change, **arguments):
     except teams.TeamRefused as refusal:
         messages.error(request, refusal.message)
         return False
+
+
+def _is_email(value: str) -> bool:
+    try:
+        validate_email(value)
+    except ValidationError:
+        return False
+    return len(value) <= 254
 
 
 def _has_quota(team: Team) -> bool:
