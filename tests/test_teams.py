@@ -15,6 +15,7 @@ from conversations.invitations import create_invitation
 from conversations.models import AuditEntry, Invitation, Persona, Quota, Team, TeamRole, UsageDaily
 from tests import conftest
 from tests.conftest import make_user
+from tests.upgrade import upgrade
 
 PASSWORD = "a sturdy pass phrase 42"
 NEW_USER = {"username": "erin", "password1": PASSWORD, "password2": PASSWORD}
@@ -73,6 +74,14 @@ def invite_path(client: Client, team: Team) -> str:
 def test_every_new_group_becomes_a_team(db):
     group = Group.objects.create(name="design")
     assert Team.objects.get(group=group).name == "design"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_groups_made_before_the_upgrade_become_teams():
+    with upgrade("0009_audit_chain", "0012_teams") as step:
+        step.apps.get_model("auth", "Group").objects.create(name="early")
+        after = step.run()
+    assert after.get_model("conversations", "Team").objects.get().group.name == "early"
 
 
 def test_leaving_the_group_in_any_way_drops_the_role(research, alice, carol):
