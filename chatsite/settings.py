@@ -360,3 +360,7 @@ LOGGING = {
         "httpx": {"level": "WARNING"},  # one line per upstream request is noise
     },
 }
+
+# Portability: what one import may hold (docs/admin.md, "Export, import and sharing").
+CHATSITE_IMPORT_MAX_BYTES = env_int("CHATSITE_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
+CHATSITE_IMPORT_MAX_MESSAGES = env_int("CHATSITE_IMPORT_MAX_MESSAGES", 20_000, minimum=1)

@@ -239,6 +239,10 @@ class Export:
         self.started = True
         return text
 
+    def next_threads(self) -> list[Thread]:
+        """The next batch, for writers with a format of their own (user_export)."""
+        return self._next_batch()
+
     def _next_batch(self) -> list[Thread]:
         ids = self.ids.filter(pk__gt=self.after) if self.after else self.ids
         batch = list(ids[:BATCH_SIZE])

@@ -4,7 +4,9 @@ Three things must all allow it: the reader holds the ``review_conversation``
 permission (``export_conversation`` for exports), the site-wide policy staff
 set in the admin opens the conversation (off: none; flagged: those flagged
 for review; full: any), and the look is written to the append-only audit log
-first. Refusals are written too. People's own conversations need none of
+first, with the reason the reader gave (no reason, no text). Refusals are
+written too. When the site setting says so, the entry is marked for the
+owner to be told (``conversations.readings``). People's own conversations need none of
 this. Metadata (owner, title, counts, tokens, cost) is not text and is shown
 to staff with the plain "view conversation" permission under every policy.
 """
@@ -99,13 +101,24 @@ def decide(user, conversation: Conversation, policy: str, permission: str) -> De
 
 
 def open_transcript(user, conversation: Conversation) -> Decision:
-    """May ``user`` read this transcript? Someone else's is recorded either way."""
+    """May ``user`` read this transcript? A refusal is recorded here; an allowed
+    reading of someone else's is recorded by ``record_reading``, once its reason is given."""
     policy = current_policy()
     decision = decide(user, conversation, policy, REVIEW_PERMISSION)
-    if decision.reason != "own":
-        action = Action.VIEW_CONVERSATION if decision.allowed else Action.REFUSED
-        _record(user, action, policy, conversation, {"reason": decision.reason})
+    if not decision.allowed:
+        _record(user, Action.REFUSED, policy, conversation, {"reason": decision.reason})
     return decision
+
+
+def record_reading(user, conversation: Conversation, *, purpose: str) -> None:
+    """Someone else's transcript is about to be shown: who, why, and whether the owner is told."""
+    details = {"reason": "policy", "purpose": purpose, **_telling()}
+    _record(user, Action.VIEW_CONVERSATION, current_policy(), conversation, details)
+
+
+def _telling() -> dict:
+    """Marks a reading the owner is to be told of (the site setting at the time of reading)."""
+    return {"tell_owner": True} if SiteSettings.cached().tell_owners_of_readings else {}
 
 
 def readable_text_scope(user, policy: str) -> Q:
@@ -133,10 +146,16 @@ def refused_exports(user, conversations, policy: str) -> int:
 
 
 def record_export(
-    user, conversations: Iterable[Conversation], *, policy: str, export_format: str, export_id: str
+    user,
+    conversations: Iterable[Conversation],
+    *,
+    policy: str,
+    export_format: str,
+    export_id: str,
+    purpose: str = "",
 ) -> None:
     """One row per exported conversation of someone else, before its text is sent."""
-    details = {"format": export_format, "export": export_id}
+    details = {"format": export_format, "export": export_id, "purpose": purpose, **_telling()}
     audit.append_many(
         audit.Entry(Action.EXPORT, user, conversation, policy, details)
         for conversation in conversations
@@ -148,13 +167,13 @@ def new_export_id() -> str:
     return uuid.uuid4().hex
 
 
-def record_flag(user, conversation: Conversation) -> None:
-    details = {"flagged": conversation.flagged, "reason": conversation.flag_reason[:500]}
-    _record(user, Action.FLAG, current_policy(), conversation, details)
-
-
 def record_policy_change(user, old: str, new: str) -> None:
     _record(user, Action.POLICY, new, None, {"from": old, "to": new})
+
+
+def record_telling_change(user, tell: bool) -> None:
+    details = {"op": "tell_owners_of_readings", "from": not tell, "to": tell}
+    _record(user, Action.POLICY, current_policy(), None, details)
 
 
 def _record(user, action: str, policy: str, conversation, details: dict) -> None:

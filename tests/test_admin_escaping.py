@@ -102,3 +102,11 @@ def test_every_persona_page_escapes_persona_text(client, alice, hostile):
     for url in ["/personas/", f"/personas/{persona.pk}/", f"/personas/{persona.pk}/edit/",
                 f"/personas/{persona.pk}/delete/"]:  # fmt: skip
         assert_escaped(client.get(url), url)
+
+
+def test_the_transcript_read_with_a_reason_escapes_messages_and_the_reason(admin_client, hostile):
+    url = f"/admin/conversations/conversation/{hostile['conversation'].pk}/transcript/"
+    response = admin_client.post(url, {"reason": PAYLOAD[:300]})
+    assert response.status_code == 200
+    assert_escaped(response, "transcript read with a reason")
+    assert_escaped(admin_client.post(url, {"reason": ""}), "reason form")

@@ -53,7 +53,11 @@ def conversation_with_branches(owner, persona=None, title="Travel") -> Conversat
 def export(client, action, conversations) -> tuple:
     response = client.post(
         "/admin/conversations/conversation/",
-        {"action": action, "_selected_action": [c.pk for c in conversations]},
+        {
+            "reason": "Audit request 4",
+            "action": action,
+            "_selected_action": [c.pk for c in conversations],
+        },
     )
     assert response.streaming, response.content[:500]
     return response, b"".join(response.streaming_content).decode()
@@ -173,7 +177,11 @@ def test_exports_follow_the_review_policy(client, alice):
     client.force_login(exporter())
     response = client.post(
         "/admin/conversations/conversation/",
-        {"action": "export_jsonl", "_selected_action": [flagged.pk, plain.pk]},
+        {
+            "reason": "Audit request 4",
+            "action": "export_jsonl",
+            "_selected_action": [flagged.pk, plain.pk],
+        },
         follow=True,
     )
     assert not response.streaming
@@ -193,7 +201,11 @@ def test_staff_without_the_export_permission_are_not_offered_exports(client, ali
     assert "export_jsonl" not in page
     response = client.post(
         "/admin/conversations/conversation/",
-        {"action": "export_jsonl", "_selected_action": [conversation.pk]},
+        {
+            "reason": "Audit request 4",
+            "action": "export_jsonl",
+            "_selected_action": [conversation.pk],
+        },
     )
     assert not response.streaming
     assert b"Lisbon" not in response.content
@@ -209,7 +221,7 @@ def test_policy_off_allows_exporting_only_ones_own_conversations(client, alice):
     assert "# Mine" in text
     response = client.post(
         "/admin/conversations/conversation/",
-        {"action": "export_markdown", "_selected_action": [theirs.pk]},
+        {"reason": "Audit request 4", "action": "export_markdown", "_selected_action": [theirs.pk]},
     )
     assert not response.streaming
 
@@ -226,7 +238,13 @@ def test_a_large_export_is_read_and_audited_batch_by_batch(client, alice, monkey
     one = Conversation.objects.first().pk  # the admin wants a tick even for "select all"
     response = client.post(
         "/admin/conversations/conversation/",
-        {"action": "export_json", "select_across": "1", "index": "0", "_selected_action": [one]},
+        {
+            "reason": "Audit request 4",
+            "action": "export_json",
+            "select_across": "1",
+            "index": "0",
+            "_selected_action": [one],
+        },
     )
     chunks = iter(response.streaming_content)
     head, first = next(chunks), next(chunks)
@@ -248,7 +266,7 @@ async def test_under_asgi_the_export_streams_from_an_async_iterator(async_client
     ids = await sync_to_async(lambda: [str(c.pk) for c in Conversation.objects.all()])()
     response = await async_client.post(
         "/admin/conversations/conversation/",
-        {"action": "export_jsonl", "_selected_action": ids},
+        {"reason": "Audit request 4", "action": "export_jsonl", "_selected_action": ids},
     )
     assert response.is_async
     text = b"".join([chunk async for chunk in response.streaming_content]).decode()

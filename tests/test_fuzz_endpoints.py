@@ -29,7 +29,7 @@ FIELD_NAMES = [
     "default_persona", "model", "messages", "conversation_id", "draft", "text", "role",
     "content", "params",
 ]  # fmt: skip
-ID_KEYS = ("conversation_id", "persona_id", "message_id")
+ID_KEYS = ("conversation_id", "persona_id", "message_id", "token")
 
 
 def is_json_endpoint(view) -> bool:
@@ -63,7 +63,12 @@ def alices_world(client, alice, chat_model):
     message = Message.objects.create(conversation=conversation, role="user", content="hello")
     Conversation.objects.filter(pk=conversation.pk).update(current_leaf=message)
     client.force_login(alice)
-    ids = {"conversation_id": conversation.id, "persona_id": persona.id, "message_id": message.id}
+    ids = {
+        "conversation_id": conversation.id,
+        "persona_id": persona.id,
+        "message_id": message.id,
+        "token": "A" * 43,  # a share link that was never made
+    }
     return {"ids": ids, "model": chat_model.pk}
 
 

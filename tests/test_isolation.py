@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from conversations import sharing
 from conversations.models import (
     AuditEntry,
     Conversation,
@@ -16,6 +17,7 @@ from conversations.models import (
     Message,
     Persona,
     Profile,
+    Share,
     Team,
     TeamRole,
 )
@@ -25,6 +27,7 @@ OBJECT_FOR = {
     "conversation_id": lambda objects: objects["conversation"].id,
     "persona_id": lambda objects: objects["persona"].id,
     "message_id": lambda objects: objects["message"].id,
+    "token": lambda objects: objects["revoked_link"],
     "team_id": lambda objects: objects["team"].id,
     "user_id": lambda objects: objects["member"].id,
 }
@@ -77,10 +80,14 @@ def alices_things(alice, bob, chat_model, django_user_model):
     message = Message.objects.create(conversation=conversation, role="user", content="secret")
     conversation.current_leaf = message
     conversation.save()
+    # A link alice made and took back: it opens nothing, for bob or anyone.
+    token = sharing.share_by_link(actor=alice, conversation=conversation)
+    sharing.revoke(actor=alice, conversation=conversation, share_id=Share.objects.get().pk)
     return {
         "persona": persona,
         "conversation": conversation,
         "message": message,
+        "revoked_link": token,
         "team": team,
         "member": member,
     }
@@ -93,6 +100,7 @@ def snapshot() -> list:
         list(Persona.objects.order_by("id").values()),
         list(Profile.objects.order_by("id").values()),
         AuditEntry.objects.count(),
+        list(Share.objects.order_by("id").values()),
         list(TeamRole.objects.order_by("id").values()),
         sorted(Group.objects.values_list("name", "user__username")),
         list(Persona.teams.through.objects.order_by("id").values()),
@@ -105,6 +113,7 @@ def test_the_matrix_covers_the_product_urls():
     assert "c/<uuid:conversation_id>/" in routes
     assert "api/conversations/<uuid:conversation_id>" in routes
     assert any(route.startswith("personas/") for route in routes)
+    assert "shared/c/<uuid:conversation_id>/" in routes and "s/<str:token>/" in routes
     assert any(route.startswith("teams/<uuid:team_id>/") for route in routes)
 
 

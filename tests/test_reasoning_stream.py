@@ -452,7 +452,7 @@ def test_the_review_transcript_shows_the_reasoning_collapsed_and_escaped(alice, 
     conversation = a_reasoned_conversation(alice)
     client.force_login(superuser)
     url = reverse("admin:conversations_conversation_transcript", args=[conversation.pk])
-    page = client.get(url).content.decode()
+    page = client.post(url, {"reason": "checking the reasoning view"}).content.decode()
     assert '<details class="msg-reasoning"><summary>Reasoning (3 s)</summary>' in page
     assert "make &lt;b&gt;four&lt;/b&gt;" in page
     assert "<b>four</b>" not in page

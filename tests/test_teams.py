@@ -78,7 +78,7 @@ def test_every_new_group_becomes_a_team(db):
 
 @pytest.mark.django_db(transaction=True)
 def test_groups_made_before_the_upgrade_become_teams():
-    with upgrade("0009_audit_chain", "0012_teams") as step:
+    with upgrade("0011_review", "0012_teams") as step:
         step.apps.get_model("auth", "Group").objects.create(name="early")
         after = step.run()
     assert after.get_model("conversations", "Team").objects.get().group.name == "early"

@@ -31,7 +31,7 @@ class SiteSettingsAdmin(admin.ModelAdmin):
         (
             _("History review"),
             {
-                "fields": ["review_policy"],
+                "fields": ["review_policy", "tell_owners_of_readings"],
                 "description": _(
                     "Who may read other people's conversations. Reading also needs the "
                     "“Can read other people's conversations” permission, and every reading "
@@ -65,6 +65,8 @@ class SiteSettingsAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if old_policy != obj.review_policy:
             review.record_policy_change(request.user, old_policy, obj.review_policy)
+        if "tell_owners_of_readings" in form.changed_data:
+            review.record_telling_change(request.user, obj.tell_owners_of_readings)
 
 
 @admin.register(AuditEntry)

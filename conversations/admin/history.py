@@ -2,7 +2,8 @@
 
 The list shows metadata to staff with "view conversation" under every policy.
 Message text (the transcript, search in messages, exports) goes through
-``conversations.review``: permission, site-wide policy, audit row first.
+``conversations.review``: permission, site-wide policy, a reason (for the
+transcript and exports of others' conversations), audit row first.
 """
 
 from collections import defaultdict
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
@@ -23,13 +25,14 @@ from django.utils.text import capfirst, smart_split, unescape_string_literal
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from conversations import access, exports, review
+from conversations import access, exports, flags, review
 from conversations.admin.lists import (
     EstimatedCountPaginator,
     LastActivityFilter,
     OwnerFilter,
     PersonaNameFilter,
 )
+from conversations.admin.reasons import ExportReasonForm, ReadingReasonForm
 from conversations.models import Conversation, Message
 from conversations.models.chats import add_message_totals
 
@@ -118,7 +121,7 @@ class ConversationAdmin(admin.ModelAdmin):
     readonly_fields = [
         "owner_name", "title", "persona_label", "model_label_column", "created", "updated",
         "message_count_column", "tokens_column", "cost_column", "status_column", "archived",
-        "transcript_link",
+        "transcript_link", "flagged_by", "flagged_at",
     ]  # fmt: skip
     fieldsets = [
         (
@@ -142,7 +145,7 @@ class ConversationAdmin(admin.ModelAdmin):
         (
             _("Review"),
             {
-                "fields": ["flagged", "flag_reason"],
+                "fields": ["flagged", "flag_reason", "flagged_by", "flagged_at"],
                 # Read when the page renders: it tells the policy in force.
                 "description": lazy(review.flagging_note, str)(),
             },
@@ -236,9 +239,11 @@ class ConversationAdmin(admin.ModelAdmin):
     # --- Flagging ------------------------------------------------------------------
 
     def save_model(self, request, obj, form, change) -> None:
-        super().save_model(request, obj, form, change)
         if change and {"flagged", "flag_reason"} & set(form.changed_data):
-            review.record_flag(request.user, obj)
+            # The change view runs in one transaction: the audit row and the save go together.
+            was_flagged = bool(form.initial.get("flagged"))
+            flags.change_by_staff(conversation=obj, staff=request.user, was_flagged=was_flagged)
+        super().save_model(request, obj, form, change)
 
     def get_deleted_objects(self, objs, request):
         """A summary instead of every message: listing them would show their text."""
@@ -280,6 +285,14 @@ class ConversationAdmin(admin.ModelAdmin):
             context["refusal"] = decision.message
             template = "admin/conversations/conversation/transcript_refused.html"
             return TemplateResponse(request, template, context, status=403)
+        if decision.reason != "own":
+            form = ReadingReasonForm(request.POST if request.method == "POST" else None)
+            if not form.is_valid():  # no text before a reason
+                context["form"] = form
+                template = "admin/conversations/conversation/transcript_reason.html"
+                return TemplateResponse(request, template, context)
+            context["purpose"] = form.cleaned_data["reason"]
+            review.record_reading(request.user, conversation, purpose=context["purpose"])
         context["rows"] = transcript_rows(conversation)
         return TemplateResponse(
             request, "admin/conversations/conversation/transcript.html", context
@@ -306,15 +319,36 @@ class ConversationAdmin(admin.ModelAdmin):
         if refused:
             messages.error(request, _refused_export_message(refused, policy))
             return None
+        purpose = ""
+        if chosen.exclude(owner=request.user).exists():  # others' text: a reason first
+            form = ExportReasonForm(request.POST if "reason" in request.POST else None)
+            if not form.is_valid():
+                return self._export_reason_page(request, form)
+            purpose = form.cleaned_data["reason"]
         export_id = review.new_export_id()
 
         def record(conversations) -> None:
             review.record_export(
                 request.user, conversations, policy=policy, export_format=export_format,
-                export_id=export_id,
+                export_id=export_id, purpose=purpose,
             )  # fmt: skip
 
         return exports.export_response(request, chosen, export_format, record)
+
+    def _export_reason_page(self, request, form):
+        """Asks why, then posts the same action and selection again with the reason."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Export other people's conversations"),
+            "form": form,
+            "action": request.POST.get("action", ""),
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "index": request.POST.get("index", "0"),
+        }
+        template = "admin/conversations/conversation/export_reason.html"
+        return TemplateResponse(request, template, context)
 
 
 def _in_messages(term: str) -> Q:

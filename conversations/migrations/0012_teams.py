@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('conversations', '0009_audit_chain'),
+        ('conversations', '0011_review'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

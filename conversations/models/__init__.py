@@ -22,3 +22,7 @@ __all__ = [
     "TeamRole",
     "UsageDaily",
 ]
+
+from conversations.models.sharing import Share
+
+__all__ += ["Share"]

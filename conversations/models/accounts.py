@@ -32,6 +32,9 @@ class Profile(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # The newest audit entry the owner dismissed in the readings notice: each
+    # reading of their conversations is shown once.
+    readings_seen_through = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name = _("profile")

@@ -80,6 +80,12 @@ class Conversation(models.Model):
     # Flagged for review: under the "flagged only" policy, staff may read it.
     flagged = models.BooleanField(_("flagged for review"), default=False)
     flag_reason = models.CharField(_("reason for flagging"), max_length=500, blank=True)
+    # Who set the flag in force and when: a flag staff set only staff can clear.
+    flagged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("flagged by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )  # fmt: skip
+    flagged_at = models.DateTimeField(_("flagged at"), null=True, blank=True)
     # The tip of the branch the user is looking at; siblings switch it.
     current_leaf = models.ForeignKey(
         "conversations.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -89,6 +95,10 @@ class Conversation(models.Model):
     client_id = models.CharField(max_length=CLIENT_ID_LENGTH_MAX, blank=True)
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(default=timezone.now)
+    # Where an imported conversation came from ("chatgpt", "chatsite") and its
+    # id there: importing the same file again finds it instead of a copy.
+    import_source = models.CharField(_("imported from"), max_length=20, blank=True)
+    import_id = models.CharField(max_length=200, blank=True)
 
     objects = ConversationQuerySet.as_manager()
 
@@ -115,11 +125,26 @@ class Conversation(models.Model):
                 fields=["owner", "client_id"],
                 condition=~Q(client_id=""),
                 name="unique_conversation_client_id",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "import_source", "import_id"],
+                condition=~Q(import_source=""),
+                name="unique_conversation_import",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.title or str(_("New chat"))
+
+    @property
+    def flagged_by_staff(self) -> bool:
+        """Flagged by someone other than the owner. A flag from before flags kept
+        who set them counts as staff's when it has a reason (only the admin asks one)."""
+        if not self.flagged:
+            return False
+        if self.flagged_by_id is not None:
+            return self.flagged_by_id != self.owner_id
+        return bool(self.flag_reason)
 
     def to_dict(self) -> dict:
         persona = self.persona
@@ -129,6 +154,7 @@ class Conversation(models.Model):
             "pinned": self.pinned,
             "archived": self.archived,
             "flagged": self.flagged,
+            "flagged_by_staff": self.flagged_by_staff,
             "created": self.created.isoformat(),
             "updated": self.updated.isoformat(),
             "persona": (
@@ -139,6 +165,7 @@ class Conversation(models.Model):
             "model": self.model_id,
             "current_leaf": str(self.current_leaf_id) if self.current_leaf_id else None,
             "params": self.param_overrides,
+            "imported": self.import_source or None,
         }
 
     def active_branch(self) -> list["Message"]:

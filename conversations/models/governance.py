@@ -39,6 +39,14 @@ class SiteSettings(models.Model):
     default_monthly_tokens = models.PositiveBigIntegerField(
         _("default monthly tokens per user"), null=True, blank=True, help_text=_("Empty: no limit.")
     )
+    tell_owners_of_readings = models.BooleanField(
+        _("tell owners when their conversations are read"),
+        default=False,
+        help_text=_(
+            "On their next visit, people see who read which of their conversations "
+            "under the review policy, when and why."
+        ),
+    )
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import get_script_prefix, reverse
 
-from conversations import access, errors, params
+from conversations import access, errors, params, readings
 from conversations.models import Conversation, ModelConfig, Persona, Profile
 from conversations.models.providers import default_model_for
 from conversations.routing import CHAT_SOCKET
@@ -44,6 +44,7 @@ def _chat_page(request: HttpRequest, conversation: Conversation | None) -> HttpR
         "urls": _urls(),
     }
     context = {"boot": boot, "conversation": conversation, "has_model": bool(models)}
+    context["readings_notice"] = readings.notice_for(request.user)
     return render(request, "conversations/chat.html", context)
 
 
@@ -98,4 +99,6 @@ def _urls() -> dict:
         "login": reverse("login"),
         "personas": reverse("personas"),
         "profile": reverse("profile_api"),
+        "share": reverse("share", args=[URL_ID]),
+        "export": reverse("export"),
     }

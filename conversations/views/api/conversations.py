@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from conversations import access, frames, json_input
+from conversations import access, flags, frames, json_input
 from conversations.llm.text import clean_text
 from conversations.models import Conversation, Message
 from conversations.models.chats import TITLE_LENGTH_MAX
@@ -82,7 +83,7 @@ def _parse_cursor(cursor: str) -> tuple[bool, datetime, uuid.UUID]:
 def conversation_detail(request: HttpRequest, conversation_id) -> HttpResponse:
     conversation = access.conversation_for(request.user, conversation_id)
     if request.method == "PATCH":
-        _change(conversation, json_body(request, PATCH_BODY_MAX))
+        _change(conversation, json_body(request, PATCH_BODY_MAX), user=request.user)
     elif request.method == "DELETE":
         _delete(conversation)
         return HttpResponse(status=204)
@@ -98,21 +99,26 @@ def thread(conversation: Conversation) -> dict:
 EDITABLE = {"title": str, "pinned": bool, "archived": bool, "flagged": bool, "current_leaf": str}
 
 
-def _change(conversation: Conversation, changes: dict) -> None:
+def _change(conversation: Conversation, changes: dict, *, user) -> None:
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise BadInput(_("These fields cannot be changed: %s") % ", ".join(sorted(unknown)))
     for name, value in changes.items():
         if not isinstance(value, EDITABLE[name]):
             raise BadInput(_("%s has the wrong type.") % name)
-    if "title" in changes:
-        conversation.title = clean_text(changes["title"]).strip()[:TITLE_LENGTH_MAX]
-    for flag in ("pinned", "archived", "flagged"):
-        if flag in changes:
-            setattr(conversation, flag, changes[flag])
-    if "current_leaf" in changes:
-        conversation.current_leaf = _message_in(conversation, changes["current_leaf"])
-    conversation.save()
+    if "flagged" in changes:  # a refused unflag is recorded, and nothing of the body applies
+        flags.check_owner_change(conversation=conversation, owner=user, flagged=changes["flagged"])
+    with transaction.atomic():
+        if "flagged" in changes:
+            flags.change_by_owner(conversation=conversation, owner=user, flagged=changes["flagged"])
+        if "title" in changes:
+            conversation.title = clean_text(changes["title"]).strip()[:TITLE_LENGTH_MAX]
+        for flag in ("pinned", "archived"):
+            if flag in changes:
+                setattr(conversation, flag, changes[flag])
+        if "current_leaf" in changes:
+            conversation.current_leaf = _message_in(conversation, changes["current_leaf"])
+        conversation.save()
     announce_conversation(conversation)
 
 

@@ -3,6 +3,7 @@
 import { getJSON, request } from "./api.js";
 import { Composer } from "./composer.js";
 import { gettext, interpolate } from "./i18n.js";
+import { FlagControl } from "./flag.js";
 import { copyText } from "./markdown.js";
 import { closeSidebar, isNarrow, openSidebar } from "./shell.js";
 import { Shortcuts } from "./shortcuts.js";
@@ -55,6 +56,13 @@ class ChatPage {
         changed: (c) => this.conversationChanged(c),
         remove: (c) => this.remove(c),
       },
+    });
+    this.flag = new FlagControl({
+      state: $("flag-state"),
+      button: $("flag-toggle"),
+      urls,
+      changed: (c) => this.conversationChanged(c),
+      failed: (error) => this.toast(error.message, gettext("OK"), () => {}),
     });
     this.composer = new Composer({
       boot,
@@ -143,7 +151,10 @@ class ChatPage {
   showTitle() {
     const title = (this.thread.conversation && this.thread.conversation.title) || gettext("New chat");
     $("thread-title").textContent = title;
+    const imported = this.thread.conversation && this.thread.conversation.imported;
+    $("thread-imported").hidden = !imported;
     document.title = `${title} · chatsite`;
+    this.flag.show(this.thread.conversation);
   }
 
   showEmptyState() {

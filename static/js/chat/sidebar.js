@@ -141,6 +141,7 @@ export class Sidebar {
     const avatar = conversation.persona && conversation.persona.avatar ? `${conversation.persona.avatar} ` : "";
     link.textContent = avatar + (conversation.title || gettext("New chat"));
     if (conversation.pinned) link.prepend(pinMark());
+    if (conversation.imported) link.append(importedMark());
     const menu = document.createElement("button");
     menu.type = "button";
     menu.className = "icon-button item-menu";
@@ -169,7 +170,7 @@ export class Sidebar {
     menu.className = "menu";
     menu.setAttribute("role", "menu");
     menu.hidden = true;
-    for (const action of ["rename", "pin", "archive", "delete"]) {
+    for (const action of ["rename", "pin", "archive", "share", "export", "delete"]) {
       const item = document.createElement("button");
       item.type = "button";
       item.dataset.action = action;
@@ -190,6 +191,8 @@ export class Sidebar {
       rename: gettext("Rename"),
       pin: conversation.pinned ? gettext("Unpin") : gettext("Pin"),
       archive: conversation.archived ? gettext("Unarchive") : gettext("Archive"),
+      share: gettext("Share…"),
+      export: gettext("Export"),
       delete: gettext("Delete"),
     };
     for (const item of this.menu.children) item.textContent = labels[item.dataset.action];
@@ -208,6 +211,8 @@ export class Sidebar {
     this.closeMenu();
     if (action === "rename") return this.rename(conversation);
     if (action === "delete") return this.handlers.remove(conversation);
+    if (action === "share") return window.location.assign(this.urls.sharePage(conversation.id));
+    if (action === "export") return window.location.assign(this.urls.exportPage(conversation.id));
     const change = action === "pin" ? { pinned: !conversation.pinned } : { archived: !conversation.archived };
     const data = await request("PATCH", this.urls.detail(conversation.id), change);
     this.handlers.changed(data.conversation);
@@ -241,6 +246,13 @@ export class Sidebar {
     });
     input.addEventListener("blur", () => finish(true));
   }
+}
+
+function importedMark() {
+  const mark = document.createElement("span");
+  mark.className = "imported-mark";
+  mark.textContent = ` · ${gettext("imported")}`;
+  return mark;
 }
 
 function compare(a, b) {

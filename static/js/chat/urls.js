@@ -19,6 +19,16 @@ export class Urls {
     return this.conversation_detail.replace(this.id, id);
   }
 
+  // The owner's page for sharing a conversation read-only.
+  sharePage(id) {
+    return this.share.replace(this.id, id);
+  }
+
+  // The export page with one conversation already chosen.
+  exportPage(id) {
+    return `${this.export}?selected=${encodeURIComponent(id)}`;
+  }
+
   // The conversation a page path opens, or null for any other page.
   pageId(path) {
     const [before, after] = this.conversation.split(this.id);
