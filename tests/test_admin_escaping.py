@@ -10,6 +10,7 @@ from conversations.models import (
     ModelConfig,
     Persona,
     SiteSettings,
+    TeamRole,
     UsageDaily,
 )
 
@@ -102,3 +103,13 @@ def test_every_persona_page_escapes_persona_text(client, alice, hostile):
     for url in ["/personas/", f"/personas/{persona.pk}/", f"/personas/{persona.pk}/edit/",
                 f"/personas/{persona.pk}/delete/"]:  # fmt: skip
         assert_escaped(client.get(url), url)
+
+
+def test_every_team_page_escapes_team_and_persona_names(client, admin_client, alice, hostile):
+    team = hostile["team"].team
+    TeamRole.objects.create(team=team, user=alice, role=TeamRole.Role.OWNER)
+    client.force_login(alice)
+    for url in ["/teams/", f"/teams/{team.pk}/"]:
+        assert_escaped(client.get(url), url)
+    for url in ["/admin/conversations/team/", f"/admin/conversations/team/{team.pk}/change/"]:
+        assert_escaped(admin_client.get(url), url)
