@@ -44,7 +44,7 @@ def team_invite(request: HttpRequest, team_id) -> HttpResponse:
         messages.error(request, _("Enter a valid email address, or none."))
         return redirect("team_detail", team_id=team.pk)
     token = _apply(request, teams.invite, actor=request.user, team=team, email=email)
-    if token is None:
+    if token is False:
         return redirect("team_detail", team_id=team.pk)
     # The link is shown once, on this page: only its hash is stored.
     link = request.build_absolute_uri(reverse("accept_invitation", args=[token]))
@@ -55,8 +55,10 @@ def team_invite(request: HttpRequest, team_id) -> HttpResponse:
 def team_remove(request: HttpRequest, team_id, user_id: int) -> HttpResponse:
     team = access.team_for(request.user, team_id)
     user = _member(team, user_id)
-    if _apply(request, teams.remove_member, actor=request.user, team=team, user=user) is not False:
-        messages.success(request, _("%(name)s left the team.") % {"name": user.get_username()})
+    done = _apply(request, teams.remove_member, actor=request.user, team=team, user=user)
+    if done is not False:
+        notice = _("%(name)s is no longer in the team.")
+        messages.success(request, notice % {"name": user.get_username()})
     return redirect("team_detail", team_id=team.pk)
 
 
