@@ -11,7 +11,7 @@ from typing import Any
 from django.http import Http404
 from django.utils.translation import gettext
 
-from conversations.models import Conversation, Message, ModelConfig, Persona
+from conversations.models import Conversation, Message, ModelConfig, Persona, Team
 from conversations.refusals import Refused
 
 
@@ -93,3 +93,13 @@ def model_usable_by(user, model_pk: Any) -> ModelConfig:
         return ModelConfig.objects.usable_by(user).select_related("provider").get(pk=pk)
     except (TypeError, ValueError, ModelConfig.DoesNotExist):
         raise NotFound("No such model.") from None
+
+
+def team_for(user, team_id: Any) -> Team:
+    """A team the user belongs to; anyone else's team is NotFound (staff included:
+    global staff govern teams in the admin)."""
+    queryset = Team.objects.for_user(user).select_related("group")
+    try:
+        return queryset.get(pk=parse_uuid(team_id))
+    except Team.DoesNotExist:
+        raise NotFound("No such team.") from None

@@ -11,4 +11,5 @@ class ConversationsConfig(AppConfig):
         from conversations import (  # noqa: F401
             checks,  # registers system checks
             signals,  # sessions that end close their sockets
+            team_signals,  # every group is a team; leaving a group drops the role
         )

@@ -21,6 +21,7 @@ urlpatterns = [
     path("settings/", accounts.settings_page, name="settings"),
     path("personas/", include("conversations.persona_urls")),
     path("readings/dismiss", readings_views.dismiss_readings, name="dismiss_readings"),
+    path("teams/", include("conversations.team_urls")),
 ]
 
 # Portability: export, import and read-only sharing (conversations.views.portability, .sharing).

@@ -10,6 +10,7 @@ from conversations.models import (
     ModelConfig,
     Persona,
     SiteSettings,
+    TeamRole,
     UsageDaily,
 )
 
@@ -110,3 +111,13 @@ def test_the_transcript_read_with_a_reason_escapes_messages_and_the_reason(admin
     assert response.status_code == 200
     assert_escaped(response, "transcript read with a reason")
     assert_escaped(admin_client.post(url, {"reason": ""}), "reason form")
+
+
+def test_every_team_page_escapes_team_and_persona_names(client, admin_client, alice, hostile):
+    team = hostile["team"].team
+    TeamRole.objects.create(team=team, user=alice, role=TeamRole.Role.OWNER)
+    client.force_login(alice)
+    for url in ["/teams/", f"/teams/{team.pk}/"]:
+        assert_escaped(client.get(url), url)
+    for url in ["/admin/conversations/team/", f"/admin/conversations/team/{team.pk}/change/"]:
+        assert_escaped(admin_client.get(url), url)

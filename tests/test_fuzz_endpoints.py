@@ -9,11 +9,12 @@ reaches is also fed generated query strings.
 import logging
 
 import pytest
+from django.contrib.auth.models import Group
 from django.http import JsonResponse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conversations.models import Conversation, Message, Persona
+from conversations.models import Conversation, Message, Persona, TeamRole
 from tests import hostile
 from tests.test_isolation import NOT_USER_PAGES, patterns
 
@@ -29,7 +30,7 @@ FIELD_NAMES = [
     "default_persona", "model", "messages", "conversation_id", "draft", "text", "role",
     "content", "params",
 ]  # fmt: skip
-ID_KEYS = ("conversation_id", "persona_id", "message_id", "token")
+ID_KEYS = ("conversation_id", "persona_id", "message_id", "token", "team_id", "user_id")
 
 
 def is_json_endpoint(view) -> bool:
@@ -63,12 +64,16 @@ def alices_world(client, alice, chat_model):
     message = Message.objects.create(conversation=conversation, role="user", content="hello")
     Conversation.objects.filter(pk=conversation.pk).update(current_leaf=message)
     client.force_login(alice)
+    team = Group.objects.create(name="alice's team").team
+    team.group.user_set.add(alice)
+    TeamRole.objects.create(team=team, user=alice, role=TeamRole.Role.OWNER)
     ids = {
         "conversation_id": conversation.id,
         "persona_id": persona.id,
         "message_id": message.id,
         "token": "A" * 43,  # a share link that was never made
     }
+    ids |= {"team_id": team.id, "user_id": alice.id}
     return {"ids": ids, "model": chat_model.pk}
 
 

@@ -6,10 +6,21 @@ by tests/test_socket_safety.py in the same way.
 """
 
 import pytest
+from django.contrib.auth.models import Group
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from conversations import sharing
-from conversations.models import AuditEntry, Conversation, Message, Persona, Profile, Share
+from conversations.models import (
+    AuditEntry,
+    Conversation,
+    Invitation,
+    Message,
+    Persona,
+    Profile,
+    Share,
+    Team,
+    TeamRole,
+)
 
 # What a URL keyword names, and which of alice's objects fills it.
 OBJECT_FOR = {
@@ -17,6 +28,8 @@ OBJECT_FOR = {
     "persona_id": lambda objects: objects["persona"].id,
     "message_id": lambda objects: objects["message"].id,
     "token": lambda objects: objects["revoked_link"],
+    "team_id": lambda objects: objects["team"].id,
+    "user_id": lambda objects: objects["member"].id,
 }
 NOT_USER_PAGES = ("admin/", "i18n/", "jsi18n/", "accounts/")
 METHODS = ("get", "post", "patch", "delete")
@@ -50,8 +63,19 @@ def fill(route: str, objects: dict) -> str:
 
 
 @pytest.fixture
-def alices_things(alice, chat_model):
+def alices_things(alice, bob, chat_model, django_user_model):
     persona = Persona.objects.create(owner=alice, name="Private", system_prompt="secret prompt")
+    # The team dimension: alice owns a team (with a member and the persona shared);
+    # bob, who owns a team of his own, gets 404 for every page and action of hers.
+    bobs = Group.objects.create(name="Bob's team")
+    bobs.user_set.add(bob)
+    TeamRole.objects.create(team=bobs.team, user=bob, role=TeamRole.Role.OWNER)
+    group = Group.objects.create(name="Alice's team")
+    member = django_user_model.objects.create_user("mallory-member", password="x" * 20)
+    group.user_set.add(alice, member)
+    team = Team.objects.get(group=group)
+    TeamRole.objects.create(team=team, user=alice, role=TeamRole.Role.OWNER)
+    persona.teams.add(group)
     conversation = Conversation.objects.create(owner=alice, title="Private chat", persona=persona)
     message = Message.objects.create(conversation=conversation, role="user", content="secret")
     conversation.current_leaf = message
@@ -64,6 +88,8 @@ def alices_things(alice, chat_model):
         "conversation": conversation,
         "message": message,
         "revoked_link": token,
+        "team": team,
+        "member": member,
     }
 
 
@@ -75,6 +101,10 @@ def snapshot() -> list:
         list(Profile.objects.order_by("id").values()),
         AuditEntry.objects.count(),
         list(Share.objects.order_by("id").values()),
+        list(TeamRole.objects.order_by("id").values()),
+        sorted(Group.objects.values_list("name", "user__username")),
+        list(Persona.teams.through.objects.order_by("id").values()),
+        Invitation.objects.count(),
     ]
 
 
@@ -84,6 +114,7 @@ def test_the_matrix_covers_the_product_urls():
     assert "api/conversations/<uuid:conversation_id>" in routes
     assert any(route.startswith("personas/") for route in routes)
     assert "shared/c/<uuid:conversation_id>/" in routes and "s/<str:token>/" in routes
+    assert any(route.startswith("teams/<uuid:team_id>/") for route in routes)
 
 
 @pytest.mark.parametrize("route", routes_with_ids())

@@ -14,6 +14,7 @@ from conversations.admin import (
     history,
     personas,
     providers,
+    teams,
     usage,
 )
 from conversations.admin.providers import ProviderForm
@@ -27,6 +28,7 @@ __all__ = [
     "history",
     "personas",
     "providers",
+    "teams",
     "usage",
 ]
 

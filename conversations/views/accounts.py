@@ -15,10 +15,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from conversations import quotas, review
+from conversations import quotas, review, teams
 from conversations.forms.accounts import SettingsForm, SignUpForm
 from conversations.models import Invitation, Profile, SiteSettings, UsageDaily
 from conversations.models.accounts import hash_token
+from conversations.views import teams as team_views
 
 
 @login_not_required
@@ -35,6 +36,8 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
     invitation = Invitation.objects.filter(token_hash=hash_token(token)).first()
     if invitation is None or not invitation.is_usable:
         return render(request, "accounts/invitation_invalid.html", status=410)
+    if request.user.is_authenticated:  # someone with an account joins the invitation's teams
+        return team_views.join_page(request, invitation)
     return _signup_form(request, invitation=invitation)
 
 
@@ -63,6 +66,7 @@ def _create_account(form: SignUpForm, invitation: Invitation | None):
         user.groups.set(invitation.teams.all())
         invitation.used_at, invitation.used_by = timezone.now(), user
         invitation.save(update_fields=["used_at", "used_by"])
+        teams.record_joined(user=user, invitation=invitation)
     return user
 
 
