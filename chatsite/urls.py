@@ -1,7 +1,9 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
+from conversations import sso_urls
 from conversations.views import accounts
 
 urlpatterns = [
@@ -13,3 +15,6 @@ urlpatterns = [
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("", include("conversations.urls")),
 ]
+
+if settings.OIDC_ISSUER:  # single sign-on: its sign-in page comes before Django's
+    urlpatterns = sso_urls.urlpatterns + urlpatterns
