@@ -85,6 +85,13 @@ def provider_or_skip() -> OidcProvider:
     return OidcProvider().start()
 
 
+@pytest.fixture(scope="session")
+def oidc_provider():
+    provider = provider_or_skip()
+    yield provider
+    provider.stop()
+
+
 def browser(app_url: str) -> httpx.Client:
     """A visitor's cookie jar, following redirects as a browser does."""
     return httpx.Client(base_url=app_url, follow_redirects=True, timeout=20)

@@ -10,27 +10,21 @@ from django.contrib.auth.models import Group, User
 from django.contrib.sessions.backends.db import SessionStore
 
 from conversations.models import AuditEntry
+from tests import oidcprovider
 from tests.conftest import PASSWORD, make_user
 from tests.livedaphne import LiveDaphne, app_env
 from tests.oidcprovider import (
     CLIENT_ID,
     CLIENT_SECRET,
     browser,
-    provider_or_skip,
     refusal_code,
     sign_in,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
+oidc_provider = oidcprovider.oidc_provider  # the fixture: one provider for the run
 
 PROVIDER_NAME = "Example IdP"
-
-
-@pytest.fixture(scope="session")
-def oidc_provider():
-    provider = provider_or_skip()
-    yield provider
-    provider.stop()
 
 
 def sso_env(provider, **overrides) -> dict[str, str]:
