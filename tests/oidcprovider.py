@@ -99,7 +99,11 @@ def browser(app_url: str) -> httpx.Client:
 
 def sign_in(visitor: httpx.Client, login: str, *, start: str = "/oidc/authenticate/?next=/"):
     """Through the provider's own sign-in and consent pages, back to chatsite."""
-    response = visitor.get(start)
+    return answer_the_provider(visitor, visitor.get(start), login)
+
+
+def answer_the_provider(visitor: httpx.Client, response: httpx.Response, login: str):
+    """Fill in the provider's pages from this one on, until they send us back."""
     for _step in range(6):
         action, prompt = FORM_ACTION.search(response.text), PROMPT.search(response.text)
         if action is None or prompt is None or prompt.group(1) not in ("login", "consent"):

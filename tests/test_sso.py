@@ -16,6 +16,7 @@ from tests.livedaphne import LiveDaphne, app_env
 from tests.oidcprovider import (
     CLIENT_ID,
     CLIENT_SECRET,
+    answer_the_provider,
     browser,
     refusal_code,
     sign_in,
@@ -297,3 +298,22 @@ def test_sso_only_still_signs_in_with_the_provider(sso_only_app, oidc_provider):
     visitor = browser(sso_only_app.url)
     sign_in(visitor, "a-7")
     assert signed_in_user(visitor) == alice
+
+
+def test_an_expired_sign_in_without_a_provider_session_signs_in_there_again(sso_app, oidc_provider):
+    """The provider answers prompt=none with login_required: the person is asked to
+    sign in at the provider, then lands where they were going."""
+    make_user("alice", email="alice@example.test")
+    oidc_provider.set_account("a-8", email="alice@example.test", email_verified=True)
+    first = browser(sso_app.url)
+    sign_in(first, "a-8")
+    session = session_of(first)
+    session["oidc_id_token_expiration"] = time.time() - 1
+    session.save()
+    elsewhere = browser(sso_app.url)  # the same chatsite session, no provider cookie
+    elsewhere.cookies.set(settings.SESSION_COOKIE_NAME, session.session_key, domain="127.0.0.1")
+    asked = elsewhere.get("/settings/")
+    assert 'name="prompt" value="login"' in asked.text  # the provider's own sign-in page
+    assert signed_in_user(elsewhere) is None
+    landing = answer_the_provider(elsewhere, asked, "a-8")
+    assert landing.status_code == 200 and landing.url.path == "/settings/"

@@ -8,13 +8,16 @@
   the break-glass form (?breakglass=1) which signs in superusers only.
 """
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from mozilla_django_oidc import views as oidc_views
@@ -27,6 +30,15 @@ from conversations.sso import SsoRefused
 def refusal_page(request: HttpRequest, refused: Refused) -> HttpResponse:
     context = {"refusal": refused, "provider_name": settings.OIDC_PROVIDER_NAME}
     return render(request, "registration/sso_refused.html", context, status=refused.status)
+
+
+# The provider's answers to prompt=none that only mean "ask the person" (OIDC Core 3.1.2.6).
+SIGN_IN_AGAIN = {
+    "login_required",
+    "interaction_required",
+    "consent_required",
+    "account_selection_required",
+}
 
 
 @method_decorator(login_not_required, name="dispatch")
@@ -51,9 +63,16 @@ class SignInCallback(oidc_views.OIDCAuthenticationCallbackView):
             and request.GET.get("state") not in (request.session["oidc_states"])
         ):
             return refusal_page(request, _stale_state())
+        # Kept before the parent signs the person out on a provider error.
+        self.next_url = request.session.get("oidc_login_next") or "/"
         return super().get(request)
 
     def login_failure(self) -> HttpResponse:
+        if self.request.GET.get("error") in SIGN_IN_AGAIN:
+            # A silent renewal (prompt=none) found no session at the provider:
+            # the person signs in there again, then goes where they were going.
+            start = reverse("oidc_authentication_init")
+            return HttpResponseRedirect(f"{start}?{urlencode({'next': self.next_url})}")
         refused = getattr(self.request, "sso_refusal", None)
         if refused is None and self.request.GET.get("error"):
             refused = SsoRefused(
