@@ -4,6 +4,7 @@ driven through its own pages by an HTTP client, against the app in Daphne."""
 import time
 
 import pytest
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import Group, User
@@ -317,3 +318,29 @@ def test_an_expired_sign_in_without_a_provider_session_signs_in_there_again(sso_
     assert signed_in_user(elsewhere) is None
     landing = answer_the_provider(elsewhere, asked, "a-8")
     assert landing.status_code == 200 and landing.url.path == "/settings/"
+
+
+def test_a_refused_sign_in_counts_toward_the_lockout(sso_app, oidc_provider):
+    oidc_provider.set_account("m-2", email="mallory@example.test", email_verified=False)
+    sign_in(browser(sso_app.url), "m-2")
+    assert AccessAttempt.objects.get(ip_address="127.0.0.1").failures_since_start == 1
+
+
+def test_a_locked_out_address_cannot_sign_in_with_the_provider(sso_app, oidc_provider):
+    alice = make_user("alice", email="alice@example.test")
+    AccessAttempt.objects.create(
+        ip_address="127.0.0.1",
+        username="someone",
+        user_agent="",
+        failures_since_start=settings.CHATSITE_SIGNIN_FAILURE_LIMIT,
+        get_data="",
+        post_data="",
+        http_accept="",
+        path_info="/accounts/login/",
+    )
+    oidc_provider.set_account("a-9", email="alice@example.test", email_verified=True)
+    visitor = browser(sso_app.url)
+    page = sign_in(visitor, "a-9")
+    assert page.status_code == 429, (page.url, page.text[:300])
+    assert signed_in_user(visitor) is None
+    assert not AuditEntry.objects.filter(actor=alice).exists()
