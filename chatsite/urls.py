@@ -3,7 +3,6 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
-from conversations import sso_urls
 from conversations.views import accounts
 
 urlpatterns = [
@@ -17,4 +16,6 @@ urlpatterns = [
 ]
 
 if settings.OIDC_ISSUER:  # single sign-on: its sign-in page comes before Django's
+    from conversations import sso_urls
+
     urlpatterns = sso_urls.urlpatterns + urlpatterns

@@ -1,8 +1,10 @@
 """Single sign-on against a real OpenID provider (oidc-provider, started on loopback),
 driven through its own pages by an HTTP client, against the app in Daphne."""
 
+import asyncio
 import time
 
+import aiohttp
 import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
@@ -344,3 +346,23 @@ def test_a_locked_out_address_cannot_sign_in_with_the_provider(sso_app, oidc_pro
     assert page.status_code == 429, (page.url, page.text[:300])
     assert signed_in_user(visitor) is None
     assert not AuditEntry.objects.filter(actor=alice).exists()
+
+
+def test_the_chat_socket_of_a_provider_session_is_signed_in(sso_app, oidc_provider):
+    """The socket checks its session through the backend that signed it in."""
+    make_user("alice", email="alice@example.test")
+    oidc_provider.set_account("a-10", email="alice@example.test", email_verified=True)
+    visitor = browser(sso_app.url)
+    sign_in(visitor, "a-10")
+    cookie = f"{settings.SESSION_COOKIE_NAME}={session_of(visitor).session_key}"
+
+    async def ping() -> dict:
+        headers = {"Cookie": cookie, "Origin": sso_app.url}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(sso_app.ws_url, headers=headers) as socket,
+        ):
+            await socket.send_json({"type": "ping"})
+            return await socket.receive_json(timeout=10)
+
+    assert asyncio.run(ping())["type"] == "pong"
