@@ -83,7 +83,7 @@ class SsoBackend(OIDCAuthenticationBackend):
             return self._refused(request, refused)
         except requests.RequestException as error:
             logger.warning("Single sign-on: the provider failed: %s", error)
-            return self._refused(request, ProviderUnavailable())
+            return self._refused(request, provider_failure(error))
 
     def _refused(self, request, refused: Refused) -> None:
         request.sso_refusal = refused
@@ -108,9 +108,11 @@ class SsoBackend(OIDCAuthenticationBackend):
         return payload
 
     def get_or_create_user(self, access_token, id_token, payload):
-        claims = self.get_userinfo(access_token, id_token, payload)
-        if claims.get("sub") != payload.get("sub"):  # OIDC Core 5.3.2: the same person
+        userinfo = self.get_userinfo(access_token, id_token, payload)
+        if userinfo.get("sub") != payload.get("sub"):  # OIDC Core 5.3.2: the same person
             raise refuse_unverifiable()
+        # Some providers put a claim (often the groups) in the ID token only.
+        claims = {**payload, **userinfo}
         email = verified_email(claims)
         with transaction.atomic():
             user, created = self._linked_or_new_user(email, claims)
@@ -149,6 +151,15 @@ class SsoBackend(OIDCAuthenticationBackend):
         """The signed-in user on each request; None once the account is disabled."""
         user = super().get_user(user_id)
         return user if user is not None and self.user_can_authenticate(user) else None
+
+
+def provider_failure(error: requests.RequestException) -> Refused:
+    """A provider that answered "no" (4xx: a used or expired code...) refused this
+    sign-in; one that did not answer, or failed, is unavailable."""
+    reply = getattr(error, "response", None)
+    if reply is not None and 400 <= reply.status_code < 500:
+        return SsoRefused("sso_provider_refused", _("The sign-in provider did not sign you in."))
+    return ProviderUnavailable()
 
 
 def verified_email(claims: dict) -> str:

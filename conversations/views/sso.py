@@ -58,10 +58,9 @@ class SignInStart(oidc_views.OIDCAuthenticationRequestView):
 @method_decorator(login_not_required, name="dispatch")
 class SignInCallback(oidc_views.OIDCAuthenticationCallbackView):
     def get(self, request: HttpRequest) -> HttpResponse:
-        if (
-            "oidc_states" in request.session
-            and request.GET.get("state") not in (request.session["oidc_states"])
-        ):
+        # Only an answer to a sign-in this browser started, errors included: the
+        # parent signs the person out on any error, which a link must not do.
+        if request.GET.get("state") not in request.session.get("oidc_states", {}):
             return refusal_page(request, _stale_state())
         # Kept before the parent signs the person out on a provider error.
         self.next_url = request.session.get("oidc_login_next") or "/"
