@@ -4,7 +4,7 @@ OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS (mozilla-django-oidc's SessionRefresh).
 Once that time has passed, the next page load goes back to the provider
 (`prompt=none`: silent while the person is still signed in there). A JSON call
 cannot follow that redirect: it gets 401 with code `session_expired` instead,
-and the page reloads. Sessions signed in with a password are never checked.
+whose message asks for a page load. Sessions signed in with a password are never checked.
 The websocket is not HTTP middleware's business: it checks its session itself
 (sessions.is_current).
 """
