@@ -6,6 +6,9 @@ audience, expiry, nonce), then reads the user's claims. An account is linked or
 created by email only when the provider says the address is verified; the teams
 named in the groups claim (OIDC_GROUPS_CLAIM) are synced on every sign-in.
 
+The first single sign-on binds the account to the provider's subject
+(SsoIdentity); later ones find it by subject, whatever the email says then.
+
 A refusal is kept on the request (`request.sso_refusal`) for the callback page,
 which shows it; it is also written to the audit log.
 """
@@ -19,12 +22,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import SuspiciousOperation
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from conversations import audit, sso_discovery
-from conversations.models import AuditEntry
+from conversations.models import AuditEntry, SsoIdentity
 from conversations.refusals import Refused
 from conversations.sso_discovery import ProviderUnavailable
 
@@ -36,6 +39,10 @@ USERNAME_UNSAFE = re.compile(r"[^\w.@+-]")
 
 class SsoRefused(Refused):
     status = 403
+
+
+def _stale_sign_in() -> SsoRefused:
+    return SsoRefused("sso_conflict", _("Another sign-in got there first. Please sign in again."))
 
 
 def refuse_unverifiable() -> SsoRefused:
@@ -81,6 +88,8 @@ class SsoBackend(OIDCAuthenticationBackend):
             return self._refused(request, refuse_unverifiable())
         except ProviderUnavailable as refused:
             return self._refused(request, refused)
+        except IntegrityError:  # the same person's first sign-in, twice at once
+            return self._refused(request, _stale_sign_in())
         except requests.RequestException as error:
             logger.warning("Single sign-on: the provider failed: %s", error)
             return self._refused(request, provider_failure(error))
@@ -115,7 +124,7 @@ class SsoBackend(OIDCAuthenticationBackend):
         claims = {**payload, **userinfo}
         email = verified_email(claims)
         with transaction.atomic():
-            user, created = self._linked_or_new_user(email, claims)
+            user, created = self._bound_user(str(payload["sub"]), email, claims)
             teams = sync_teams(user=user, claims=claims)
             details = {
                 "op": "sso",
@@ -125,6 +134,29 @@ class SsoBackend(OIDCAuthenticationBackend):
             }
             audit.append(AuditEntry.Action.SIGN_IN, actor=user, details=details)
         return user
+
+    def _bound_user(self, subject: str, email: str, claims: dict):
+        """The account bound to this person at the provider; at their first
+        single sign-on, the one with their verified email (bound from then on),
+        or a new one."""
+        issuer = settings.OIDC_ISSUER
+        bound = SsoIdentity.objects.filter(issuer=issuer, subject=subject).first()
+        if bound is not None:
+            user, created = bound.user, False
+        else:
+            user, created = self._linked_or_new_user(email, claims)
+            if SsoIdentity.objects.filter(user=user, issuer=issuer).exists():
+                raise SsoRefused(
+                    "sso_linked_elsewhere",
+                    _(
+                        "This account belongs to another person at the sign-in provider. "
+                        "Ask an administrator."
+                    ),
+                )
+            SsoIdentity.objects.create(user=user, issuer=issuer, subject=subject)
+        if not self.user_can_authenticate(user):
+            raise SsoRefused("sso_account_disabled", _("This account is disabled."))
+        return user, created
 
     def _linked_or_new_user(self, email: str, claims: dict):
         users = list(self.UserModel.objects.filter(email__iexact=email)[:2])
@@ -143,8 +175,6 @@ class SsoBackend(OIDCAuthenticationBackend):
                 _("There is no chatsite account for %(email)s. Ask an administrator.")
                 % {"email": email},
             )
-        if not self.user_can_authenticate(user):
-            raise SsoRefused("sso_account_disabled", _("This account is disabled."))
         return user, created
 
     def get_user(self, user_id):

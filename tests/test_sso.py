@@ -12,7 +12,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import Group, User
 from django.contrib.sessions.backends.db import SessionStore
 
-from conversations.models import AuditEntry
+from conversations.models import AuditEntry, SsoIdentity
 from tests import oidcprovider
 from tests.conftest import PASSWORD, make_user
 from tests.livedaphne import LiveDaphne, app_env
@@ -82,6 +82,7 @@ def test_it_signs_in_an_existing_account_linked_by_verified_email(sso_app, oidc_
     assert signed_in_user(visitor) == alice
     assert session_of(visitor).load()[BACKEND_SESSION_KEY] == "conversations.sso.SsoBackend"
     assert User.objects.count() == 1
+    assert SsoIdentity.objects.get(user=alice).subject == "a-1"
     [entry] = sign_ins()
     assert entry.actor == alice
     assert entry.details["op"] == "sso" and entry.details["created"] is False
@@ -377,3 +378,25 @@ def test_a_forged_error_link_does_not_sign_anyone_out(sso_app):
     page = visitor.get("/oidc/callback/?error=access_denied&state=forged")
     assert page.status_code == 403 and refusal_code(page) == "sso_stale"
     assert signed_in_user(visitor) == bob
+
+
+def test_a_bound_account_is_found_by_subject_after_its_email_changes(sso_app, oidc_provider):
+    alice = make_user("alice", email="alice@example.test")
+    oidc_provider.set_account("a-12", email="alice@example.test", email_verified=True)
+    sign_in(browser(sso_app.url), "a-12")
+    oidc_provider.set_account("a-12", email="alice.smith@example.test", email_verified=True)
+    visitor = browser(sso_app.url)
+    sign_in(visitor, "a-12")
+    assert signed_in_user(visitor) == alice
+    assert User.objects.count() == 1
+
+
+def test_an_address_given_to_someone_else_does_not_open_the_bound_account(sso_app, oidc_provider):
+    make_user("alice", email="alice@example.test")
+    oidc_provider.set_account("a-13", email="alice@example.test", email_verified=True)
+    sign_in(browser(sso_app.url), "a-13")
+    oidc_provider.set_account("n-1", email="alice@example.test", email_verified=True)
+    visitor = browser(sso_app.url)
+    page = sign_in(visitor, "n-1")
+    assert page.status_code == 403 and refusal_code(page) == "sso_linked_elsewhere"
+    assert signed_in_user(visitor) is None

@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from conversations import sso_discovery
+from conversations.models import SsoIdentity
 from tests import oidcprovider
 from tests.test_settings import production, run_django
 
@@ -60,3 +61,14 @@ def test_an_unreachable_provider_is_a_typed_refusal(settings):
     with pytest.raises(sso_discovery.ProviderUnavailable) as refused:
         sso_discovery.endpoint("OIDC_OP_AUTHORIZATION_ENDPOINT")
     assert refused.value.status == 503
+
+
+def test_the_admin_lists_identities_read_only_and_deleting_one_unbinds(client, superuser, alice):
+    identity = SsoIdentity.objects.create(user=alice, issuer=SSO["OIDC_ISSUER"], subject="a-1")
+    client.force_login(superuser)
+    listing = client.get("/admin/conversations/ssoidentity/")
+    assert listing.status_code == 200 and "a-1" in listing.content.decode()
+    assert client.get("/admin/conversations/ssoidentity/add/").status_code == 403
+    url = f"/admin/conversations/ssoidentity/{identity.pk}/delete/"
+    assert client.post(url, {"post": "yes"}).status_code == 302
+    assert not SsoIdentity.objects.exists()

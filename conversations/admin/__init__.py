@@ -6,10 +6,19 @@ Each module registers its own ModelAdmins; see docs/admin.md for how staff use t
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from conversations.admin import accounts, governance, history, personas, providers, usage
+from conversations.admin import accounts, governance, history, personas, providers, sso, usage
 from conversations.admin.providers import ProviderForm
 
-__all__ = ["ProviderForm", "accounts", "governance", "history", "personas", "providers", "usage"]
+__all__ = [
+    "ProviderForm",
+    "accounts",
+    "governance",
+    "history",
+    "personas",
+    "providers",
+    "sso",
+    "usage",
+]
 
 admin.site.site_header = _("chatsite administration")
 admin.site.site_title = _("chatsite admin")

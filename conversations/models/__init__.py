@@ -3,6 +3,7 @@ from conversations.models.chats import Conversation, Message
 from conversations.models.governance import AuditEntry, SiteSettings
 from conversations.models.personas import Persona, PersonaVersion
 from conversations.models.providers import ModelConfig, Provider
+from conversations.models.sso import SsoIdentity
 from conversations.models.usage import UsageDaily
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "Provider",
     "Quota",
     "SiteSettings",
+    "SsoIdentity",
     "UsageDaily",
 ]
