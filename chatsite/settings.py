@@ -380,3 +380,36 @@ CHATSITE_FINETUNE_POLL_INTERVAL = env_float("CHATSITE_FINETUNE_POLL_INTERVAL", 1
 CHATSITE_FINETUNE_POLL_MAX = env_float("CHATSITE_FINETUNE_POLL_MAX", 300.0, minimum=0.0)
 # A worker holds a job this long while polling it; a dead worker's lease lapses.
 CHATSITE_FINETUNE_LEASE = env_float("CHATSITE_FINETUNE_LEASE", 60.0, minimum=1.0)
+
+# --- Single sign-on (OpenID Connect; conversations/sso.py) --------------------
+# Off while OIDC_ISSUER is empty. The provider's endpoints come from its discovery
+# document unless set here; ID tokens must be RS256, signed with its published keys.
+
+OIDC_ISSUER = env_url("OIDC_ISSUER", "")
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
+OIDC_RP_SCOPES = env_str("OIDC_SCOPES", "openid email profile")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+# The teams whose membership the provider decides, by name; "*" is every team.
+OIDC_TEAMS = env_list("OIDC_TEAMS", ["*"])
+OIDC_CREATE_USERS = env_bool("OIDC_CREATE_USERS", True)
+OIDC_SSO_ONLY = env_bool("OIDC_SSO_ONLY", False)
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env_int("OIDC_SESSION_CHECK_SECONDS", 15 * 60, minimum=10)
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_url("OIDC_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = env_url("OIDC_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = env_url("OIDC_USERINFO_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = env_url("OIDC_JWKS_ENDPOINT", "")
+OIDC_TOKEN_USE_BASIC_AUTH = env_choice("OIDC_TOKEN_AUTH", "basic", ("basic", "post")) == "basic"
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 10.0, minimum=0.5, maximum=120.0)
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_USE_PKCE = True
+OIDC_EXEMPT_URLS = ["logout", "set_language"]
+if OIDC_ISSUER:
+    if not (OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET):
+        raise ImproperlyConfigured("OIDC_ISSUER needs OIDC_CLIENT_ID and OIDC_CLIENT_SECRET.")
+    AUTHENTICATION_BACKENDS.append("conversations.sso.SsoBackend")
+    MIDDLEWARE.append("conversations.sso_session.SsoSessionRefresh")
+    TEMPLATES[0]["OPTIONS"]["context_processors"].append("conversations.sso_context.sso")
+elif OIDC_SSO_ONLY:
+    raise ImproperlyConfigured("OIDC_SSO_ONLY needs OIDC_ISSUER (and the rest of single sign-on).")

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
@@ -13,3 +14,8 @@ urlpatterns = [
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("", include("conversations.urls")),
 ]
+
+if settings.OIDC_ISSUER:  # single sign-on: its sign-in page comes before Django's
+    from conversations import sso_urls
+
+    urlpatterns = sso_urls.urlpatterns + urlpatterns

@@ -14,6 +14,7 @@ from conversations.admin import (
     history,
     personas,
     providers,
+    sso,
     teams,
     usage,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "history",
     "personas",
     "providers",
+    "sso",
     "teams",
     "usage",
 ]

@@ -5,6 +5,7 @@ from conversations.models.finetune import FineTuneJob, TrainingFile
 from conversations.models.governance import AuditEntry, SiteSettings
 from conversations.models.personas import Persona, PersonaVersion
 from conversations.models.providers import ModelConfig, Provider
+from conversations.models.sso import SsoIdentity
 from conversations.models.teams import Team, TeamRole
 from conversations.models.usage import UsageDaily
 
@@ -22,6 +23,7 @@ __all__ = [
     "Quota",
     "Reservation",
     "SiteSettings",
+    "SsoIdentity",
     "Team",
     "TeamRole",
     "TrainingFile",

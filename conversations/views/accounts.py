@@ -5,6 +5,7 @@ chatsite/urls.py); reset mails go through Django's email backend (the console
 unless EMAIL_* settings say otherwise).
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
@@ -42,6 +43,8 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _signup_form(request: HttpRequest, invitation: Invitation | None) -> HttpResponse:
+    if settings.OIDC_SSO_ONLY:  # accounts come from the sign-in provider only
+        raise Http404("Accounts are made by single sign-on.")
     initial = {"email": invitation.email} if invitation else {}
     form = SignUpForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
