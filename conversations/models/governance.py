@@ -145,8 +145,14 @@ class AuditEntry(models.Model):
 
     # Set before saving, not by auto_now_add: the hash covers it.
     created = models.DateTimeField(default=timezone.now, db_index=True)
+    # The entry's hash covers actor_id: deleting the user must not rewrite it
+    # (SET_NULL would, and break the chain), so no constraint and no cascade.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     actor_username = models.CharField(max_length=150)
     action = models.CharField(max_length=30, choices=Action.choices)
