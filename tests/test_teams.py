@@ -12,7 +12,16 @@ from django.utils import timezone
 
 from conversations.admin.teams import TeamRoleForm
 from conversations.invitations import create_invitation
-from conversations.models import AuditEntry, Invitation, Persona, Quota, Team, TeamRole, UsageDaily
+from conversations.models import (
+    AuditEntry,
+    Invitation,
+    Persona,
+    Quota,
+    SiteSettings,
+    Team,
+    TeamRole,
+    UsageDaily,
+)
 from tests import conftest
 from tests.conftest import make_user
 from tests.upgrade import upgrade
@@ -139,6 +148,18 @@ def test_an_admin_invites_and_a_new_person_joins_by_signing_up(client, research,
     erin = User.objects.get(username="erin")
     assert role_of(research, erin) == "member"
     assert team_ops() == ["invite", "join"]
+
+
+def test_staff_can_keep_team_admins_from_creating_accounts(client, research, carol):
+    settings = {"open_signup": False, "team_invitations_create_accounts": False}
+    SiteSettings.objects.update_or_create(pk=1, defaults=settings)
+    client.force_login(carol)
+    path = invite_path(client, research)
+    client.logout()
+    page = client.get(path)
+    assert page.status_code == 302 and page.url.startswith("/accounts/login/?next=")
+    assert client.post(path, NEW_USER).status_code == 302
+    assert not User.objects.filter(username="erin").exists()
 
 
 def test_a_signed_in_person_opening_the_link_sees_join_and_joins(client, research, alice):

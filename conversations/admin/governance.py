@@ -44,6 +44,7 @@ class SiteSettingsAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "open_signup",
+                    "team_invitations_create_accounts",
                     "default_daily_tokens",
                     "default_monthly_tokens",
                     "default_daily_cost",

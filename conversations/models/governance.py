@@ -33,6 +33,14 @@ class SiteSettings(models.Model):
     open_signup = models.BooleanField(
         _("open sign-up"), default=False, help_text=_("Anyone can create an account.")
     )
+    team_invitations_create_accounts = models.BooleanField(
+        _("team invitations create accounts"),
+        default=True,
+        help_text=_(
+            "Team owners and admins may invite people who have no account yet. Off: their "
+            "invitations bring in people who have one, and only staff's create accounts."
+        ),
+    )
     default_daily_tokens = models.PositiveBigIntegerField(
         _("default daily tokens per user"), null=True, blank=True, help_text=_("Empty: no limit.")
     )
