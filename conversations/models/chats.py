@@ -99,6 +99,8 @@ class Conversation(models.Model):
     # id there: importing the same file again finds it instead of a copy.
     import_source = models.CharField(_("imported from"), max_length=20, blank=True)
     import_id = models.CharField(max_length=200, blank=True)
+    # Who set a flag that no person set: "moderation" (conversations.moderation).
+    flag_source = models.CharField(_("flag source"), max_length=20, blank=True)
 
     objects = ConversationQuerySet.as_manager()
 
@@ -267,6 +269,7 @@ class Message(models.Model):
         STOPPED = "stopped", _("stopped")
         INTERRUPTED = "interrupted", _("interrupted")
         ERROR = "error", _("error")
+        MODERATED = "moderated", _("moderated")
 
     TERMINAL = frozenset(
         {
@@ -276,6 +279,7 @@ class Message(models.Model):
             Status.STOPPED,
             Status.INTERRUPTED,
             Status.ERROR,
+            Status.MODERATED,
         }
     )
 
@@ -326,6 +330,8 @@ class Message(models.Model):
     heartbeat = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(auto_now=True)
+    # What the moderations endpoint said of it (conversations.moderation), else {}.
+    moderation = models.JSONField(default=dict, blank=True)
 
     objects = MessageQuerySet.as_manager()
 
@@ -352,7 +358,7 @@ class Message(models.Model):
                 name="unique_message_client_id",
             ),
             models.CheckConstraint(
-                condition=Q(role="user", status="sent")
+                condition=Q(role="user", status__in=["sent", "moderated"])
                 | Q(role="system", status="sent")
                 | (Q(role="assistant") & ~Q(status="sent")),
                 name="message_status_fits_role",
@@ -417,6 +423,7 @@ MESSAGE_COLUMNS = (
     "reasoning", "reasoning_ms", "reasoning_tokens", "notice",
     "persona_version__persona_id", "persona_version__name", "persona_version__version",
     "persona_version__persona__avatar", "persona_version__persona__avatar_image",
+    "moderation",
 )  # fmt: skip
 
 
@@ -445,6 +452,7 @@ def message_dict(row: dict) -> dict:
         "seq": row["stream_seq"],
         "notice": row["notice"],
         "created": row["created"].isoformat(),
+        "moderation": row.get("moderation") or None,
     }
 
 

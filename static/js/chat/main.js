@@ -32,6 +32,7 @@ class ChatPage {
       list: $("messages"),
       jump: $("jump"),
       errorMessages: boot.error_messages || {},
+      moderationCategories: boot.moderation_categories || {},
       handlers: {
         regenerate: (m) => this.regenerate(m),
         retry: (m) => this.regenerate(m),
