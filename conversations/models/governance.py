@@ -102,13 +102,18 @@ class SiteSettings(models.Model):
         _("moderation model"),
         max_length=200,
         default="omni-moderation-latest",
-        help_text=_("For example omni-moderation-latest or text-moderation-latest."),
+        blank=True,
+        help_text=_(
+            "For example omni-moderation-latest or text-moderation-latest. Empty: the "
+            "provider's default."
+        ),
     )
     moderation_on_failure = models.CharField(
         _("when the moderation check fails"),
         max_length=6,
         choices=[("closed", _("refuse the message")), ("open", _("send it, flagged unchecked"))],
         default="closed",
+        blank=True,  # empty: refuse, as "closed"
     )
     moderate_answers = models.BooleanField(
         _("check finished answers too"),
