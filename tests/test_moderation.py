@@ -318,6 +318,47 @@ async def test_a_regenerate_checks_the_question_again(alice, upstream_model, fak
     assert len(fake.chat_requests) == 1
 
 
+async def test_a_refused_question_is_left_out_of_later_prompts(
+    alice, moderated_site, fake, open_socket
+):
+    socket = await open_socket(alice)
+    answer, _done = await ended(socket, content="FLAGME secret")
+    result = await socket.turn("A clean question", conversation_id=answer["conversation_id"])
+    assert result.status == "complete"
+    [request] = fake.chat_requests
+    assert request.body["messages"] == [{"role": "user", "content": "A clean question"}]
+
+
+async def test_a_refused_question_passing_a_new_check_is_sent_again(
+    alice, moderated_site, fake, open_socket
+):
+    socket = await open_socket(alice)
+    answer, _done = await ended(socket, content="FLAGME after all")
+    moderated_site.moderation_model = "lenient-moderation"
+    await database_sync_to_async(moderated_site.save)()
+    _regenerated, done = await ended(
+        socket, type="regenerate", message_id=answer["id"], client_id=uuid.uuid4().hex
+    )
+    assert done["status"] == "complete"
+    assert (await stored(answer["parent_id"])).status == "sent"
+    [request] = fake.chat_requests
+    assert request.body["messages"][-1] == {"role": "user", "content": "FLAGME after all"}
+
+
+async def test_a_refused_question_cannot_be_regenerated_once_checks_are_off(
+    alice, moderated_site, fake, open_socket
+):
+    socket = await open_socket(alice)
+    answer, _done = await ended(socket, content="FLAGME")
+    moderated_site.moderation_enabled = False
+    await database_sync_to_async(moderated_site.save)()
+    await socket.send(type="regenerate", message_id=answer["id"], client_id=uuid.uuid4().hex)
+    error = await socket.next_of("error")
+    assert error["code"] == "moderated"
+    assert "edit it" in error["message"]
+    assert fake.chat_requests == []
+
+
 # --- Reports, admin and the wire -----------------------------------------------------
 
 

@@ -43,7 +43,9 @@ async def check_question(check: Check | None, hub) -> None:
         await database_sync_to_async(record.unchecked)(check=check, code=error.code)
         return
     if not result.flagged:
-        await database_sync_to_async(record.passed)(check=check, text=check.text)
+        again = await database_sync_to_async(record.passed)(check=check, text=check.text)
+        if again is not None:  # a question refused before passed this time
+            await hub.announce(str(check.conversation_id), frames.message_frame(again))
         return
     question = await database_sync_to_async(record.refuse)(check=check, result=result)
     await hub.announce(str(check.conversation_id), frames.message_frame(question))
@@ -68,7 +70,7 @@ async def check_answers(check: Check | None, messages: list[dict]) -> None:
                 check=check, answer_id=answer["id"], text=answer["content"], result=result
             )
         else:
-            await database_sync_to_async(record.passed)(check=check, text=answer["content"])
+            await database_sync_to_async(record.charge)(check=check, text=answer["content"])
 
 
 async def _moderate(check: Check, inputs: list[str]) -> list:

@@ -4,10 +4,22 @@ from dataclasses import dataclass, replace
 from uuid import UUID
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from conversations.llm import ProviderSettings
 from conversations.models import Message, SiteSettings
+from conversations.refusals import Refused
 from conversations.upstream import provider_settings
+
+
+class StillRefused(Refused):
+    """Regenerating a question the check refused, with no check to ask again."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "moderated",
+            _("The moderation check refused this message; edit it to send something else."),
+        )
 
 
 @dataclass(frozen=True)
@@ -32,10 +44,13 @@ def check_for(*, user, conversation, persona, question_id, text: str | None) -> 
     """
     site = SiteSettings.cached()
     wanted = site.moderation_enabled or (persona is not None and persona.moderation)
-    if not wanted or site.moderation_provider_id is None:
+    wanted = wanted and site.moderation_provider_id is not None
+    if text is None:  # a regenerate: the question is stored; one the check refused stays so
+        text, status = Message.objects.values_list("content", "status").get(pk=question_id)
+        if status == Message.Status.MODERATED and not wanted:
+            raise StillRefused()
+    if not wanted:
         return None
-    if text is None:
-        text = Message.objects.values_list("content", flat=True).get(pk=question_id)
     failure = (persona.moderation_on_failure if persona else "") or site.moderation_on_failure
     return Check(
         provider=_bounded(provider_settings(site.moderation_provider)),

@@ -20,7 +20,6 @@ from conversations.models import (
     UsageDaily,
 )
 from conversations.moderation.policy import Check
-from conversations.turn.plan import message_dicts
 
 SOURCE = "moderation"
 
@@ -35,12 +34,27 @@ def refuse(*, check: Check, result: ModerationResult) -> dict:
     reason = "moderation: " + (", ".join(result.categories) or "flagged")
     _flag(check, reason=reason, details={"message_id": str(check.question_id), **verdict})
     _charge(check, check.text)
-    return message_dicts([check.question_id])[0]
+    return _dict(check.question_id)
 
 
 @transaction.atomic
-def passed(*, check: Check, text: str) -> None:
+def passed(*, check: Check, text: str) -> dict | None:
+    """The check let the text through; a question it once refused (asked again by a
+    regenerate) is `sent` again, and its dict returned for the tabs."""
     _charge(check, text)
+    refused = Message.objects.filter(pk=check.question_id, status=Message.Status.MODERATED)
+    if not refused.update(status=Message.Status.SENT, moderation={}):
+        return None
+    return _dict(check.question_id)
+
+
+@transaction.atomic
+def charge(*, check: Check, text: str) -> None:
+    _charge(check, text)
+
+
+def _dict(message_id) -> dict:
+    return Message.objects.filter(pk=message_id).as_dicts()[0]
 
 
 @transaction.atomic
