@@ -403,3 +403,28 @@ def test_a_moderation_body_gives_the_flagged_categories():
     [result] = moderation_results({"results": [result_for("FLAGME")]}, 1)
     assert result.flagged
     assert result.categories == ["harassment", "violence"]
+
+
+def test_the_owner_and_staff_see_that_the_moderation_check_set_the_flag(
+    client, admin_client, alice
+):
+    conversation = Conversation.objects.create(
+        owner=alice, flagged=True, flag_reason="moderation: hate", flag_source="moderation"
+    )
+    client.force_login(alice)
+    data = client.get(f"/api/conversations/{conversation.pk}").json()
+    assert data["conversation"]["flag_source"] == "moderation"
+    page = admin_client.get(f"/admin/conversations/conversation/{conversation.pk}/change/")
+    assert "flag source" in page.content.decode().lower()
+
+
+def test_a_moderation_flag_staff_change_becomes_theirs(client, alice):
+    from tests.test_review_flags import flagged_by_staff, flagger
+
+    conversation = Conversation.objects.create(
+        owner=alice, flagged=True, flag_reason="moderation: hate", flag_source="moderation"
+    )
+    staff = flagger()
+    flagged_by_staff(client, conversation, staff)
+    assert conversation.flag_source == ""
+    assert conversation.flagged_by == staff

@@ -168,6 +168,7 @@ class Conversation(models.Model):
             "current_leaf": str(self.current_leaf_id) if self.current_leaf_id else None,
             "params": self.param_overrides,
             "imported": self.import_source or None,
+            "flag_source": self.flag_source or None,  # "moderation": the system flagged it
         }
 
     def active_branch(self) -> list["Message"]:
