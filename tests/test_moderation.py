@@ -428,3 +428,25 @@ def test_a_moderation_flag_staff_change_becomes_theirs(client, alice):
     flagged_by_staff(client, conversation, staff)
     assert conversation.flag_source == ""
     assert conversation.flagged_by == staff
+
+
+def test_a_copy_of_a_checked_persona_is_checked_too(client, alice, bob, chat_model):
+    persona = Persona.objects.create(
+        owner=alice, name="Guarded", model=chat_model, visibility="everyone",
+        moderation=True, moderation_on_failure="open",
+    )  # fmt: skip
+    client.force_login(bob)
+    assert client.post(f"/personas/{persona.pk}/duplicate/").status_code == 302
+    copy = Persona.objects.get(owner=bob)
+    assert (copy.moderation, copy.moderation_on_failure) == (True, "open")
+
+
+def test_an_owner_editing_a_checked_persona_keeps_the_check(client, alice, chat_model):
+    persona = Persona.objects.create(owner=alice, name="Guarded", model=chat_model, moderation=True)
+    client.force_login(alice)
+    from tests.test_personas_pages import persona_form
+
+    client.post(f"/personas/{persona.pk}/edit/", persona_form(name="Renamed"))
+    persona.refresh_from_db()
+    assert persona.name == "Renamed"  # the edit went through
+    assert persona.moderation is True

@@ -193,6 +193,9 @@ class Persona(models.Model):
             overridable_params=self.overridable_params,
             starter_prompts=self.starter_prompts,
             visibility=Persona.Visibility.PRIVATE,
+            # A copy keeps staff's moderation: copying must not shed the check.
+            moderation=self.moderation,
+            moderation_on_failure=self.moderation_on_failure,
         )
         if self.avatar_image:
             with self.avatar_image.open("rb") as image:
