@@ -450,3 +450,51 @@ def test_an_owner_editing_a_checked_persona_keeps_the_check(client, alice, chat_
     persona.refresh_from_db()
     assert persona.name == "Renamed"  # the edit went through
     assert persona.moderation is True
+
+
+# --- The client and the fake, on the wire ----------------------------------------------
+
+
+def wire_client(fake):
+    from conversations.llm import LLMClient, ProviderSettings
+
+    settings = ProviderSettings(base_url=fake.base_url, allow_local_network=True, max_retries=0)
+    return LLMClient(settings)
+
+
+async def test_the_client_checks_several_inputs_in_one_request(fake):
+    client = wire_client(fake)
+    try:
+        results = await client.moderate(["fine", "FLAGME:sexual"], "omni-moderation-latest")
+    finally:
+        await client.aclose()
+    assert [r.flagged for r in results] == [False, True]
+    assert results[1].categories == ["sexual"]
+    assert set(results[0].scores) == set(results[1].scores)  # every category scored
+    assert fake.requests[-1].body["input"] == ["fine", "FLAGME:sexual"]
+
+
+async def test_a_failing_moderations_endpoint_is_a_typed_error(fake):
+    from conversations.llm import ServerError
+
+    client = wire_client(fake)
+    try:
+        with pytest.raises(ServerError) as failure:
+            await client.moderate(["MODFAIL"], "omni-moderation-latest")
+    finally:
+        await client.aclose()
+    assert failure.value.code == "upstream_error"
+    assert failure.value.status == 500
+
+
+def test_the_fake_refuses_a_request_without_input_as_the_api_does(fake):
+    import httpx
+
+    response = httpx.post(f"{fake.base_url}/moderations", json={"model": "x"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["type"], error["param"], error["code"]) == (
+        "invalid_request_error",
+        "input",
+        None,
+    )
