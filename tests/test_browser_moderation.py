@@ -29,6 +29,8 @@ def test_a_moderated_message_is_refused_with_its_categories(
     expect(answer).to_have_attribute("data-status", "moderated")
     expect(answer.locator(".status")).to_contain_text("not sent to the model")
     expect(question.locator(".body")).to_have_text("You are awful FLAGME")  # kept
+    expect(page.locator("#flag-state")).to_have_text("Flagged for review by the moderation check")
+    expect(page.locator("#flag-toggle")).to_be_disabled()  # the owner cannot clear it
     assert fake.chat_requests == []
     assert Message.objects.get(role="user").status == "moderated"
     assert watched.errors == []

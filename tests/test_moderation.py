@@ -88,6 +88,11 @@ async def test_it_refuses_a_flagged_message_and_names_its_categories(
     assert question["moderation"]["categories"] == ["harassment", "violence"]
     assert question["moderation"]["scores"]["violence"] == 0.91
     assert fake.chat_requests == []  # nothing went to the chat model
+    kinds = [f["type"] for f in socket.seen]
+    flagged = socket.seen[kinds.index("conversation")]  # before the answer's end
+    assert kinds.index("conversation") < kinds.index("done")
+    assert flagged["conversation"]["flagged"] is True
+    assert flagged["conversation"]["flag_source"] == "moderation"
     [check] = moderation_requests(fake)
     assert check.body == {"input": "You are awful FLAGME", "model": "omni-moderation-latest"}
     stored_question = await stored(question["id"])

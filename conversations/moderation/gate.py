@@ -41,6 +41,7 @@ async def check_question(check: Check | None, hub) -> None:
         if not check.fail_open:
             raise ModerationUnavailable(detail=error.describe()) from None
         await database_sync_to_async(record.unchecked)(check=check, code=error.code)
+        await _announce_flag(check, hub)
         return
     if not result.flagged:
         again = await database_sync_to_async(record.passed)(check=check, text=check.text)
@@ -49,10 +50,19 @@ async def check_question(check: Check | None, hub) -> None:
         return
     question = await database_sync_to_async(record.refuse)(check=check, result=result)
     await hub.announce(str(check.conversation_id), frames.message_frame(question))
+    await _announce_flag(check, hub)
     raise Moderated()
 
 
-async def check_answers(check: Check | None, messages: list[dict]) -> None:
+async def _announce_flag(check: Check, hub) -> None:
+    """Tell the tabs the conversation is flagged now (its flag control, the sidebar)."""
+    conversation = await database_sync_to_async(record.conversation_dict)(check.conversation_id)
+    await hub.announce(
+        str(check.conversation_id), {"type": "conversation", "conversation": conversation}
+    )
+
+
+async def check_answers(check: Check | None, messages: list[dict], hub) -> None:
     """With ``moderate_answers``: flag (never hide) a finished answer the endpoint flags."""
     if check is None or not check.check_answer:
         return
@@ -64,13 +74,17 @@ async def check_answers(check: Check | None, messages: list[dict]) -> None:
     except llm.LLMError as error:  # the answer is shown already; the log says why
         logger.warning("Moderation of answers in %s failed: %s", check.conversation_id, error)
         return
+    flagged = False
     for answer, result in zip(answers, results, strict=True):
         if result.flagged:
             await database_sync_to_async(record.answer_flagged)(
                 check=check, answer_id=answer["id"], text=answer["content"], result=result
             )
+            flagged = True
         else:
             await database_sync_to_async(record.charge)(check=check, text=answer["content"])
+    if flagged:
+        await _announce_flag(check, hub)
 
 
 async def _moderate(check: Check, inputs: list[str]) -> list:

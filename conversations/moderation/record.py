@@ -53,6 +53,11 @@ def charge(*, check: Check, text: str) -> None:
     _charge(check, text)
 
 
+def conversation_dict(conversation_id) -> dict:
+    """The flagged conversation as the tabs see it (a `conversation` frame)."""
+    return Conversation.objects.select_related("persona").get(pk=conversation_id).to_dict()
+
+
 def _dict(message_id) -> dict:
     return Message.objects.filter(pk=message_id).as_dicts()[0]
 

@@ -390,7 +390,7 @@ class Turn:
 
     async def _moderate_answers(self, messages: list[dict]) -> None:
         try:
-            await moderation_gate.check_answers(self.plan.moderation, messages)
+            await moderation_gate.check_answers(self.plan.moderation, messages, self.hub)
         except Exception:  # the answer is stored and shown; only its review flag is missing
             logger.exception("Moderating the answers of %s failed", self.conversation_id)
 

@@ -353,6 +353,7 @@ class ChatPage {
     if (conversation.id === this.thread.id) {
       Object.assign(this.thread.conversation, conversation);
       this.showTitle();
+      this.flag.show(this.thread.conversation); // e.g. the moderation check flagged it
     }
     this.sidebar.upsert(conversation);
   }
