@@ -98,7 +98,10 @@ async def test_it_refuses_a_flagged_message_and_names_its_categories(
     stored_question = await stored(question["id"])
     assert stored_question.status == "moderated"
     assert stored_question.content == "You are awful FLAGME"  # kept
-    assert (await stored(answer["id"])).content == ""
+    refused_answer = await stored(answer["id"])
+    assert refused_answer.content == ""
+    assert (refused_answer.prompt_tokens, refused_answer.completion_tokens) == (0, 0)
+    assert done["usage"]["prompt_tokens"] == 0
 
 
 async def test_a_flagged_message_flags_its_conversation_as_the_system_and_audits_it(
