@@ -53,7 +53,6 @@ def change_by_staff(*, conversation: Conversation, staff, was_flagged: bool) -> 
     becomes staff's, and the change is recorded."""
     reason = conversation.flag_reason
     details = _details(was_flagged, conversation.flagged, reason=reason, by="staff")
-    conversation.flag_source = ""  # a moderation flag staff changed is theirs now
     if conversation.flagged:
         conversation.flagged_by, conversation.flagged_at = staff, timezone.now()
     else:

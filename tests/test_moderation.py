@@ -434,8 +434,12 @@ def test_a_moderation_flag_staff_change_becomes_theirs(client, alice):
     )
     staff = flagger()
     flagged_by_staff(client, conversation, staff)
-    assert conversation.flag_source == ""
     assert conversation.flagged_by == staff
+    assert conversation.system_flag == ""
+    client.force_login(alice)
+    data = client.get(f"/api/conversations/{conversation.pk}").json()["conversation"]
+    assert data["flag_source"] is None
+    assert data["flagged_by_staff"] is True
 
 
 def test_a_copy_of_a_checked_persona_is_checked_too(client, alice, bob, chat_model):

@@ -148,6 +148,14 @@ class Conversation(models.Model):
             return self.flagged_by_id != self.owner_id
         return bool(self.flag_reason)
 
+    @property
+    def system_flag(self) -> str:
+        """What set the flag in force when no person did ("moderation"), else ""; a flag
+        staff set over it since is theirs (``flag_source`` is left as it was)."""
+        if self.flagged and self.flagged_by_id is None:
+            return self.flag_source
+        return ""
+
     def to_dict(self) -> dict:
         persona = self.persona
         return {
@@ -168,7 +176,7 @@ class Conversation(models.Model):
             "current_leaf": str(self.current_leaf_id) if self.current_leaf_id else None,
             "params": self.param_overrides,
             "imported": self.import_source or None,
-            "flag_source": self.flag_source or None,  # "moderation": the system flagged it
+            "flag_source": self.system_flag or None,  # "moderation": the system flagged it
         }
 
     def active_branch(self) -> list["Message"]:

@@ -94,7 +94,7 @@ def _flag(check: Check, *, reason: str, details: dict) -> None:
     conversation = Conversation.objects.select_for_update().select_related("owner")
     conversation = conversation.get(pk=check.conversation_id)
     was = conversation.flagged
-    staffs = was and conversation.flagged_by_staff and conversation.flag_source != SOURCE
+    staffs = was and conversation.flagged_by_staff and conversation.system_flag != SOURCE
     if not staffs:  # a flag staff set stays theirs, with their reason
         conversation.flagged, conversation.flag_reason = True, reason[:500]
         conversation.flagged_by, conversation.flagged_at = None, timezone.now()
