@@ -121,7 +121,7 @@ class ConversationAdmin(admin.ModelAdmin):
     readonly_fields = [
         "owner_name", "title", "persona_label", "model_label_column", "created", "updated",
         "message_count_column", "tokens_column", "cost_column", "status_column", "archived",
-        "transcript_link", "flagged_by", "flagged_at",
+        "transcript_link", "flagged_by", "flagged_at", "flag_source",
     ]  # fmt: skip
     fieldsets = [
         (
@@ -145,7 +145,7 @@ class ConversationAdmin(admin.ModelAdmin):
         (
             _("Review"),
             {
-                "fields": ["flagged", "flag_reason", "flagged_by", "flagged_at"],
+                "fields": ["flagged", "flag_reason", "flagged_by", "flagged_at", "flag_source"],
                 # Read when the page renders: it tells the policy in force.
                 "description": lazy(review.flagging_note, str)(),
             },

@@ -32,6 +32,7 @@ class ChatPage {
       list: $("messages"),
       jump: $("jump"),
       errorMessages: boot.error_messages || {},
+      moderationCategories: boot.moderation_categories || {},
       handlers: {
         regenerate: (m) => this.regenerate(m),
         retry: (m) => this.regenerate(m),
@@ -352,6 +353,7 @@ class ChatPage {
     if (conversation.id === this.thread.id) {
       Object.assign(this.thread.conversation, conversation);
       this.showTitle();
+      this.flag.show(this.thread.conversation); // e.g. the moderation check flagged it
     }
     this.sidebar.upsert(conversation);
   }
