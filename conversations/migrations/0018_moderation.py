@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0015_sso'),
+        ('conversations', '0017_team_invitations_setting'),
     ]
 
     operations = [
