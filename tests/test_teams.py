@@ -384,3 +384,9 @@ def test_changes_need_the_csrf_token(research, alice, bob):
     client.force_login(alice)
     assert client.post(url(research, "remove", bob.pk)).status_code == 403
     assert role_of(research, bob) == "member"
+
+
+def test_the_page_showing_an_invitation_link_is_never_cached(client, research, carol):
+    client.force_login(carol)
+    response = client.post(url(research, "invite"))
+    assert "no-store" in response["Cache-Control"]
