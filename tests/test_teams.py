@@ -390,3 +390,25 @@ def test_the_page_showing_an_invitation_link_is_never_cached(client, research, c
     client.force_login(carol)
     response = client.post(url(research, "invite"))
     assert "no-store" in response["Cache-Control"]
+
+
+def test_staff_role_changes_in_the_admin_are_audited(client, research, superuser, bob, carol):
+    client.force_login(superuser)
+    carol_role = TeamRole.objects.get(team=research, user=carol)
+    alice_role = TeamRole.objects.get(team=research, role=TeamRole.Role.OWNER)
+    form = {
+        "roles-TOTAL_FORMS": "3", "roles-INITIAL_FORMS": "2",
+        "roles-MIN_NUM_FORMS": "0", "roles-MAX_NUM_FORMS": "1000",
+        "roles-0-id": alice_role.pk, "roles-0-team": research.pk,
+        "roles-0-user": alice_role.user_id, "roles-0-role": "owner",
+        "roles-1-id": carol_role.pk, "roles-1-team": research.pk,
+        "roles-1-user": carol.pk, "roles-1-role": "owner",
+        "roles-2-team": research.pk, "roles-2-user": bob.pk, "roles-2-role": "admin",
+    }  # fmt: skip
+    response = client.post(f"/admin/conversations/team/{research.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert (role_of(research, carol), role_of(research, bob)) == ("owner", "admin")
+    entries = AuditEntry.objects.filter(action=AuditEntry.Action.TEAM).order_by("pk")
+    changes = {(e.details["user"], e.details["from"], e.details["to"]) for e in entries}
+    assert changes == {("carol", "admin", "owner"), ("bob", "member", "admin")}
+    assert all(e.details["by"] == "staff" and e.actor == superuser for e in entries)
