@@ -69,12 +69,18 @@ def signed_in_user(visitor) -> User | None:
     return User.objects.filter(pk=user_id).first() if user_id else None
 
 
+def passwordless(username: str, **extra) -> User:
+    """An account that cannot sign in with a password (made by an administrator so,
+    or by an earlier single sign-on): its verified address alone may link it."""
+    return User.objects.create_user(username=username, password=None, **extra)
+
+
 def sign_ins() -> list[AuditEntry]:
     return list(AuditEntry.objects.filter(action=AuditEntry.Action.SIGN_IN).order_by("pk"))
 
 
-def test_it_signs_in_an_existing_account_linked_by_verified_email(sso_app, oidc_provider):
-    alice = make_user("alice", email="alice@example.test")
+def test_it_links_an_account_without_a_password_by_verified_email(sso_app, oidc_provider):
+    alice = passwordless("alice", email="alice@example.test")
     oidc_provider.set_account("a-1", email="Alice@Example.test", email_verified=True)
     visitor = browser(sso_app.url)
     landing = sign_in(visitor, "a-1")
@@ -117,7 +123,7 @@ def test_a_new_account_does_not_take_a_username_already_in_use(sso_app, oidc_pro
 
 
 def test_the_groups_claim_joins_and_leaves_the_mapped_teams(sso_app, oidc_provider):
-    alice = make_user("alice", email="alice@example.test")
+    alice = passwordless("alice", email="alice@example.test")
     research, ops = Group.objects.create(name="research"), Group.objects.create(name="ops")
     unmapped = Group.objects.create(name="book club")  # not in OIDC_TEAMS
     alice.groups.add(ops, unmapped)
@@ -137,7 +143,7 @@ def test_the_groups_claim_joins_and_leaves_the_mapped_teams(sso_app, oidc_provid
 
 
 def test_without_a_groups_claim_the_teams_stay_as_they_are(sso_app, oidc_provider):
-    alice = make_user("alice", email="alice@example.test")
+    alice = passwordless("alice", email="alice@example.test")
     ops = Group.objects.create(name="ops")
     alice.groups.add(ops)
     oidc_provider.set_account("a-3", email="alice@example.test", email_verified=True)
@@ -195,7 +201,7 @@ def test_it_refuses_a_disabled_account(sso_app, oidc_provider):
 
 def test_a_replayed_callback_is_refused_with_a_page(sso_app, oidc_provider):
     oidc_provider.set_account("a-5", email="alice@example.test", email_verified=True)
-    make_user("alice", email="alice@example.test")
+    passwordless("alice", email="alice@example.test")
     visitor = browser(sso_app.url)
     callback_urls = []
     visitor.event_hooks["request"] = [
@@ -213,7 +219,7 @@ def test_a_replayed_callback_is_refused_with_a_page(sso_app, oidc_provider):
 
 
 def test_an_expired_sign_in_goes_back_to_the_provider_and_json_gets_401(sso_app, oidc_provider):
-    alice = make_user("alice", email="alice@example.test")
+    alice = passwordless("alice", email="alice@example.test")
     oidc_provider.set_account("a-6", email="alice@example.test", email_verified=True)
     visitor = browser(sso_app.url)
     sign_in(visitor, "a-6")
@@ -297,7 +303,7 @@ def test_sso_only_break_glass_signs_in_a_superuser_only(sso_only_app):
 
 
 def test_sso_only_still_signs_in_with_the_provider(sso_only_app, oidc_provider):
-    alice = make_user("alice", email="alice@example.test")
+    alice = passwordless("alice", email="alice@example.test")
     oidc_provider.set_account("a-7", email="alice@example.test", email_verified=True)
     visitor = browser(sso_only_app.url)
     sign_in(visitor, "a-7")
@@ -307,7 +313,7 @@ def test_sso_only_still_signs_in_with_the_provider(sso_only_app, oidc_provider):
 def test_an_expired_sign_in_without_a_provider_session_signs_in_there_again(sso_app, oidc_provider):
     """The provider answers prompt=none with login_required: the person is asked to
     sign in at the provider, then lands where they were going."""
-    make_user("alice", email="alice@example.test")
+    passwordless("alice", email="alice@example.test")
     oidc_provider.set_account("a-8", email="alice@example.test", email_verified=True)
     first = browser(sso_app.url)
     sign_in(first, "a-8")
@@ -351,7 +357,7 @@ def test_a_locked_out_address_cannot_sign_in_with_the_provider(sso_app, oidc_pro
 
 def test_the_chat_socket_of_a_provider_session_is_signed_in(sso_app, oidc_provider):
     """The socket checks its session through the backend that signed it in."""
-    make_user("alice", email="alice@example.test")
+    passwordless("alice", email="alice@example.test")
     oidc_provider.set_account("a-10", email="alice@example.test", email_verified=True)
     visitor = browser(sso_app.url)
     sign_in(visitor, "a-10")
@@ -381,7 +387,7 @@ def test_a_forged_error_link_does_not_sign_anyone_out(sso_app):
 
 
 def test_a_bound_account_is_found_by_subject_after_its_email_changes(sso_app, oidc_provider):
-    alice = make_user("alice", email="alice@example.test")
+    alice = passwordless("alice", email="alice@example.test")
     oidc_provider.set_account("a-12", email="alice@example.test", email_verified=True)
     sign_in(browser(sso_app.url), "a-12")
     oidc_provider.set_account("a-12", email="alice.smith@example.test", email_verified=True)
@@ -392,7 +398,7 @@ def test_a_bound_account_is_found_by_subject_after_its_email_changes(sso_app, oi
 
 
 def test_an_address_given_to_someone_else_does_not_open_the_bound_account(sso_app, oidc_provider):
-    make_user("alice", email="alice@example.test")
+    passwordless("alice", email="alice@example.test")
     oidc_provider.set_account("a-13", email="alice@example.test", email_verified=True)
     sign_in(browser(sso_app.url), "a-13")
     oidc_provider.set_account("n-1", email="alice@example.test", email_verified=True)
