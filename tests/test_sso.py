@@ -9,7 +9,7 @@ import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, SESSION_KEY
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.contrib.sessions.backends.db import SessionStore
 
 from conversations.models import AuditEntry, SsoIdentity
@@ -406,3 +406,159 @@ def test_an_address_given_to_someone_else_does_not_open_the_bound_account(sso_ap
     page = sign_in(visitor, "n-1")
     assert page.status_code == 403 and refusal_code(page) == "sso_linked_elsewhere"
     assert signed_in_user(visitor) is None
+
+
+# --- Linking an existing account that has a password -------------------------
+
+
+def link_with(visitor, password: str):
+    form = {"password": password, "csrfmiddlewaretoken": csrf(visitor)}
+    return visitor.post("/oidc/link/", data=form)
+
+
+def test_an_account_with_a_password_is_not_linked_by_email_alone(sso_app, oidc_provider):
+    """Open sign-up never verifies addresses: mallory's account under alice's address
+    must not become alice's at her first single sign-on."""
+    mallory = make_user("mallory", email="alice@corp.test")
+    oidc_provider.set_account("a-20", email="Alice@corp.test", email_verified=True)
+    visitor = browser(sso_app.url)
+    page = sign_in(visitor, "a-20")
+    assert page.status_code == 200 and page.url.path == "/oidc/link/"
+    assert "Link your existing account" in page.text and 'id="sso-link"' in page.text
+    assert "mallory" not in page.text
+    assert signed_in_user(visitor) is None
+    assert not SsoIdentity.objects.filter(user=mallory).exists()
+    assert sign_ins() == []
+    assert not AccessAttempt.objects.exists()  # being asked is no failed sign-in
+
+
+def test_linking_with_the_accounts_password_signs_in_and_binds_it(sso_app, oidc_provider):
+    alice = make_user("alice", email="alice@corp.test")
+    research = Group.objects.create(name="research")
+    oidc_provider.set_account(
+        "a-21", email="alice@corp.test", email_verified=True, groups=["research"]
+    )
+    visitor = browser(sso_app.url)
+    sign_in(visitor, "a-21", start="/oidc/authenticate/?next=/settings/")
+    landing = link_with(visitor, PASSWORD)
+    assert landing.status_code == 200 and landing.url.path == "/settings/"
+    assert signed_in_user(visitor) == alice
+    assert session_of(visitor).load()[BACKEND_SESSION_KEY] == "conversations.sso.SsoBackend"
+    assert session_of(visitor).load()["oidc_id_token_expiration"] > time.time()
+    assert SsoIdentity.objects.get(user=alice).subject == "a-21"
+    assert list(alice.groups.all()) == [research]
+    [entry] = sign_ins()
+    assert entry.actor == alice
+    assert entry.details["op"] == "link" and entry.details["issuer"] == oidc_provider.issuer
+    assert entry.details["groups"] == ["research"]
+
+    # From now on the provider signs her in directly.
+    again = browser(sso_app.url)
+    landing = sign_in(again, "a-21")
+    assert landing.status_code == 200 and landing.url.path == "/"
+    assert signed_in_user(again) == alice
+    assert sign_ins()[-1].details["op"] == "sso"
+    # The link is used up: the page now refuses.
+    stale = visitor.get("/oidc/link/")
+    assert stale.status_code == 403 and refusal_code(stale) == "sso_link_stale"
+
+
+def test_a_wrong_password_is_refused_and_counts_toward_the_lockout(sso_app, oidc_provider):
+    mallory = make_user("mallory", email="alice@corp.test")
+    oidc_provider.set_account("a-22", email="alice@corp.test", email_verified=True)
+    visitor = browser(sso_app.url)
+    sign_in(visitor, "a-22")
+    page = link_with(visitor, "not mallory's password")
+    assert page.status_code == 403
+    assert 'id="sso-link-error"' in page.text and 'id="sso-link"' in page.text
+    assert signed_in_user(visitor) is None
+    assert not SsoIdentity.objects.exists()
+    assert AccessAttempt.objects.get(username="mallory").failures_since_start == 1
+    refused = AuditEntry.objects.get(action=AuditEntry.Action.REFUSED)
+    assert refused.details["reason"] == "sso_link_wrong_password"
+    assert not SsoIdentity.objects.filter(user=mallory).exists()
+
+
+def test_a_locked_out_account_cannot_be_linked_even_with_its_password(sso_app, oidc_provider):
+    alice = make_user("alice", email="alice@corp.test")
+    AccessAttempt.objects.create(
+        ip_address="10.9.9.9",
+        username="alice",
+        user_agent="",
+        failures_since_start=settings.CHATSITE_SIGNIN_FAILURE_LIMIT,
+        get_data="",
+        post_data="",
+        http_accept="",
+        path_info="/accounts/login/",
+    )
+    oidc_provider.set_account("a-23", email="alice@corp.test", email_verified=True)
+    visitor = browser(sso_app.url)
+    sign_in(visitor, "a-23")
+    page = link_with(visitor, PASSWORD)
+    assert page.status_code == 429, page.text[:300]
+    assert signed_in_user(visitor) is None
+    assert not SsoIdentity.objects.filter(user=alice).exists()
+
+
+def test_the_link_page_needs_a_pending_sign_in_and_a_csrf_token(sso_app, oidc_provider):
+    stranger = browser(sso_app.url)
+    page = stranger.get("/oidc/link/")
+    assert page.status_code == 403 and refusal_code(page) == "sso_link_stale"
+
+    make_user("alice", email="alice@corp.test")
+    oidc_provider.set_account("a-24", email="alice@corp.test", email_verified=True)
+    visitor = browser(sso_app.url)
+    sign_in(visitor, "a-24")
+    assert visitor.post("/oidc/link/", data={"password": PASSWORD}).status_code == 403
+    assert signed_in_user(visitor) is None
+    assert not SsoIdentity.objects.exists()
+
+
+def test_a_staff_account_is_never_linked_without_its_password(sso_app, oidc_provider):
+    User.objects.create_user("boss", email="boss@corp.test", password=None, is_staff=True)
+    oidc_provider.set_account("s-1", email="boss@corp.test", email_verified=True)
+    visitor = browser(sso_app.url)
+    page = sign_in(visitor, "s-1")
+    assert page.status_code == 403 and refusal_code(page) == "sso_link_needs_password"
+    assert signed_in_user(visitor) is None
+
+    User.objects.create_superuser("root", email="root@corp.test", password=PASSWORD)
+    oidc_provider.set_account("s-2", email="root@corp.test", email_verified=True)
+    visitor = browser(sso_app.url)
+    page = sign_in(visitor, "s-2")
+    assert page.url.path == "/oidc/link/" and signed_in_user(visitor) is None
+    assert not SsoIdentity.objects.exists()
+
+
+# --- Teams with permissions ------------------------------------------------------
+
+
+def test_a_team_that_carries_permissions_is_never_synced(sso_app, oidc_provider):
+    """ "ops" is in OIDC_TEAMS, but once it grants a permission the claim neither
+    grants nor strips it."""
+    alice = passwordless("alice", email="alice@example.test")
+    bob = passwordless("bob", email="bob@example.test")
+    ops = Group.objects.create(name="ops")
+    ops.permissions.add(Permission.objects.get(codename="review_conversation"))
+    alice.groups.add(ops)
+    oidc_provider.set_account("a-30", email="alice@example.test", email_verified=True, groups=[])
+    oidc_provider.set_account("b-30", email="bob@example.test", email_verified=True, groups=["ops"])
+    sign_in(browser(sso_app.url), "a-30")
+    sign_in(browser(sso_app.url), "b-30")
+    assert list(alice.groups.all()) == [ops]
+    assert not bob.groups.exists()
+    assert sign_ins()[-1].details["groups"] == []
+
+
+# --- A broken key set at the provider -------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["no-keys", "no-kid", "unknown-kty"])
+def test_a_broken_key_set_refuses_the_token(sso_app, oidc_provider, mode):
+    oidc_provider.set_account("k-1", email="kim@example.test", email_verified=True)
+    oidc_provider.break_next_jwks(mode)
+    visitor = browser(sso_app.url)
+    page = sign_in(visitor, "k-1")
+    assert page.status_code == 403 and refusal_code(page) == "sso_invalid_token"
+    assert signed_in_user(visitor) is None
+    assert not User.objects.exists()
