@@ -562,3 +562,18 @@ def test_a_broken_key_set_refuses_the_token(sso_app, oidc_provider, mode):
     assert page.status_code == 403 and refusal_code(page) == "sso_invalid_token"
     assert signed_in_user(visitor) is None
     assert not User.objects.exists()
+
+
+def test_a_pending_link_expires(sso_app, oidc_provider):
+    alice = make_user("alice", email="alice@corp.test")
+    oidc_provider.set_account("a-25", email="alice@corp.test", email_verified=True)
+    visitor = browser(sso_app.url)
+    sign_in(visitor, "a-25")
+    session = session_of(visitor)
+    pending = session["sso_pending_link"]
+    session["sso_pending_link"] = {**pending, "until": time.time() - 1}
+    session.save()
+    page = link_with(visitor, PASSWORD)
+    assert page.status_code == 403 and refusal_code(page) == "sso_link_stale"
+    assert signed_in_user(visitor) is None
+    assert not SsoIdentity.objects.filter(user=alice).exists()
