@@ -391,8 +391,9 @@ OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID")
 OIDC_RP_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
 OIDC_RP_SCOPES = env_str("OIDC_SCOPES", "openid email profile")
 OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
-# The teams whose membership the provider decides, by name; "*" is every team.
-OIDC_TEAMS = env_list("OIDC_TEAMS", ["*"])
+# The teams whose membership the provider decides, by name; "*" is every team;
+# none unless set. Groups that carry permissions are never synced.
+OIDC_TEAMS = env_list("OIDC_TEAMS", [])
 OIDC_CREATE_USERS = env_bool("OIDC_CREATE_USERS", True)
 OIDC_SSO_ONLY = env_bool("OIDC_SSO_ONLY", False)
 OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env_int("OIDC_SESSION_CHECK_SECONDS", 15 * 60, minimum=10)

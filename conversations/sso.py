@@ -4,10 +4,14 @@ The code flow with PKCE: the provider signs people in, chatsite trades the code
 for tokens, checks the ID token (RS256 with the provider's published keys; issuer,
 audience, expiry, nonce), then reads the user's claims. An account is linked or
 created by email only when the provider says the address is verified; the teams
-named in the groups claim (OIDC_GROUPS_CLAIM) are synced on every sign-in.
+named in the groups claim (OIDC_GROUPS_CLAIM) among OIDC_TEAMS are synced on
+every sign-in, never a team that carries permissions.
 
 The first single sign-on binds the account to the provider's subject
 (SsoIdentity); later ones find it by subject, whatever the email says then.
+Local addresses are never verified, so an existing account is bound by email
+alone only when it has no password and no staff rights; otherwise its password
+is asked once first (LinkNeedsPassword, sso_link.py).
 
 A refusal is kept on the request (`request.sso_refusal`) for the callback page,
 which shows it; it is also written to the audit log.
@@ -49,6 +53,35 @@ def refuse_unverifiable() -> SsoRefused:
     return SsoRefused(
         "sso_invalid_token", _("The sign-in provider's answer could not be verified.")
     )
+
+
+def _linked_elsewhere() -> SsoRefused:
+    return SsoRefused(
+        "sso_linked_elsewhere",
+        _("This account belongs to another person at the sign-in provider. Ask an administrator."),
+    )
+
+
+def _disabled() -> SsoRefused:
+    return SsoRefused("sso_account_disabled", _("This account is disabled."))
+
+
+class LinkNeedsPassword(Exception):
+    """The person's first single sign-on found their address on an account that
+    has a password or staff rights: anyone may have registered that address, so
+    the account's password must be given once before the two are bound.
+
+    Not a refusal: it passes through Django's authenticate() (so it counts as no
+    failed sign-in) to the callback view, which keeps it in the session and
+    asks for the password (sso_link.py).
+    """
+
+    def __init__(self, *, user_id: int, issuer: str, subject: str, claims: dict) -> None:
+        super().__init__("the account's password is needed to link it")
+        self.user_id = user_id
+        self.issuer = issuer
+        self.subject = subject
+        self.claims = claims
 
 
 class SsoBackend(OIDCAuthenticationBackend):
@@ -94,6 +127,16 @@ class SsoBackend(OIDCAuthenticationBackend):
             logger.warning("Single sign-on: the provider failed: %s", error)
             return self._refused(request, provider_failure(error))
 
+    def retrieve_matching_jwk(self, token):
+        # The parent reads the provider's key set without checking its shape: a set
+        # without "keys", a key without "kid", or a key PyJWT cannot load must
+        # refuse the token like a bad signature, not fail the request.
+        try:
+            return super().retrieve_matching_jwk(token)
+        except (KeyError, TypeError, ValueError, jwt.PyJWTError) as error:
+            logger.warning("Single sign-on: unusable key set from the provider: %r", error)
+            raise refuse_unverifiable() from error
+
     def _refused(self, request, refused: Refused) -> None:
         request.sso_refusal = refused
         details = {"op": "sso", "issuer": settings.OIDC_ISSUER, "reason": refused.code}
@@ -125,37 +168,27 @@ class SsoBackend(OIDCAuthenticationBackend):
         email = verified_email(claims)
         with transaction.atomic():
             user, created = self._bound_user(str(payload["sub"]), email, claims)
-            teams = sync_teams(user=user, claims=claims)
-            details = {
-                "op": "sso",
-                "issuer": settings.OIDC_ISSUER,
-                "created": created,
-                "groups": teams,
-            }
-            audit.append(AuditEntry.Action.SIGN_IN, actor=user, details=details)
+            record_sign_in(user=user, claims=claims, details={"op": "sso", "created": created})
         return user
 
     def _bound_user(self, subject: str, email: str, claims: dict):
         """The account bound to this person at the provider; at their first
-        single sign-on, the one with their verified email (bound from then on),
-        or a new one."""
+        single sign-on, the one with their verified email (bound from then on,
+        once its password was given if it has one), or a new one."""
         issuer = settings.OIDC_ISSUER
         bound = SsoIdentity.objects.filter(issuer=issuer, subject=subject).first()
         if bound is not None:
             user, created = bound.user, False
         else:
             user, created = self._linked_or_new_user(email, claims)
-            if SsoIdentity.objects.filter(user=user, issuer=issuer).exists():
-                raise SsoRefused(
-                    "sso_linked_elsewhere",
-                    _(
-                        "This account belongs to another person at the sign-in provider. "
-                        "Ask an administrator."
-                    ),
+            if not created and not links_by_email(user):
+                refuse_unlinkable(user)
+                raise LinkNeedsPassword(
+                    user_id=user.pk, issuer=issuer, subject=subject, claims=claims
                 )
-            SsoIdentity.objects.create(user=user, issuer=issuer, subject=subject)
+            bind_identity(user=user, issuer=issuer, subject=subject)
         if not self.user_can_authenticate(user):
-            raise SsoRefused("sso_account_disabled", _("This account is disabled."))
+            raise _disabled()
         return user, created
 
     def _linked_or_new_user(self, email: str, claims: dict):
@@ -181,6 +214,45 @@ class SsoBackend(OIDCAuthenticationBackend):
         """The signed-in user on each request; None once the account is disabled."""
         user = super().get_user(user_id)
         return user if user is not None and self.user_can_authenticate(user) else None
+
+
+def links_by_email(user) -> bool:
+    """Whether a verified address alone may bind this existing account. Local
+    addresses are never verified (open sign-up takes any), so an account with a
+    password may be an impostor's, made under someone else's address; and staff
+    rights are never handed over without the account's own password."""
+    return not (user.has_usable_password() or user.is_staff or user.is_superuser)
+
+
+def refuse_unlinkable(user) -> None:
+    """Refuse now what the password step could not fix."""
+    if SsoIdentity.objects.filter(user=user, issuer=settings.OIDC_ISSUER).exists():
+        raise _linked_elsewhere()
+    if not user.is_active:
+        raise _disabled()
+    if not user.has_usable_password():  # staff without a password: nothing to give
+        raise SsoRefused(
+            "sso_link_needs_password",
+            _(
+                "This account has staff rights and no password, so it cannot be linked "
+                "to your sign-in. Ask an administrator to set a password for it, then "
+                "sign in again."
+            ),
+        )
+
+
+def bind_identity(*, user, issuer: str, subject: str) -> None:
+    """Bind the account to the person at the provider, for good."""
+    if SsoIdentity.objects.filter(user=user, issuer=issuer).exists():
+        raise _linked_elsewhere()
+    SsoIdentity.objects.create(user=user, issuer=issuer, subject=subject)
+
+
+def record_sign_in(*, user, claims: dict, details: dict) -> None:
+    """Sync the person's teams and write the sign-in to the audit log."""
+    teams = sync_teams(user=user, claims=claims)
+    entry = {**details, "issuer": settings.OIDC_ISSUER, "groups": teams}
+    audit.append(AuditEntry.Action.SIGN_IN, actor=user, details=entry)
 
 
 def provider_failure(error: requests.RequestException) -> Refused:
@@ -242,18 +314,22 @@ def claimed_groups(claims: dict) -> set[str] | None:
 
 
 def managed_teams():
-    """The teams whose membership the provider decides (OIDC_TEAMS; "*" is all)."""
+    """The teams whose membership the provider decides: those of OIDC_TEAMS ("*" is
+    all; none by default), except any group that carries a permission. Those are
+    roles staff hand out (e.g. reviewers); a claim must never grant or strip them."""
     if "*" in settings.OIDC_TEAMS:
-        return Group.objects.all()
-    return Group.objects.filter(name__in=settings.OIDC_TEAMS)
+        named = Group.objects.all()
+    else:
+        named = Group.objects.filter(name__in=settings.OIDC_TEAMS)
+    return named.filter(permissions__isnull=True)
 
 
 def sync_teams(*, user, claims: dict) -> list[str]:
     """Join the managed teams named in the claim, leave the managed ones it omits.
 
     Names of no existing team are ignored (teams are made by staff, not by the
-    provider); teams outside OIDC_TEAMS are left alone. Returns the user's
-    managed teams afterwards.
+    provider); teams outside OIDC_TEAMS, and teams with permissions, are left
+    alone. Returns the user's managed teams afterwards.
     """
     wanted = claimed_groups(claims)
     managed = managed_teams()

@@ -3,7 +3,7 @@
 from django.urls import path
 from mozilla_django_oidc.views import OIDCLogoutView
 
-from conversations.views import sso
+from conversations.views import sso, sso_link
 
 urlpatterns = [
     path("accounts/login/", sso.login_page, name="login"),
@@ -12,4 +12,5 @@ urlpatterns = [
     # Signs out of chatsite only (POST), as /accounts/logout/ does; the provider's
     # session is its own.
     path("oidc/logout/", OIDCLogoutView.as_view(), name="oidc_logout"),
+    path("oidc/link/", sso_link.link_account, name="sso_link"),
 ]

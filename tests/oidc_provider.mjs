@@ -8,6 +8,10 @@
 //                                 "tampered" (one signature byte changed) or
 //                                 "wrong-audience" (re-signed with the provider's own
 //                                 key, for another client)
+//   POST /test/next-jwks/<mode>   the next key set it serves is broken once:
+//                                 "no-keys" (no "keys" member), "no-kid" (its key
+//                                 without "kid") or "unknown-kty" (a key type no
+//                                 library knows)
 // Usage: node tests/oidc_provider.mjs <client_id> <client_secret>
 import http from 'node:http';
 
@@ -17,6 +21,7 @@ import Provider from 'oidc-provider';
 const [clientId = 'chatsite', clientSecret = 'chatsite-test-secret'] = process.argv.slice(2);
 const accounts = new Map();
 let nextTokenMode = null;
+let nextJwksMode = null;
 
 const { privateKey } = await generateKeyPair('RS256', { extractable: true });
 const signingKey = { ...(await exportJWK(privateKey)), kid: 'test-key', alg: 'RS256', use: 'sig' };
@@ -63,8 +68,18 @@ async function alter(idToken, mode) {
     .sign(privateKey);
 }
 
+function brokenJwks(jwks, mode) {
+  if (mode === 'no-keys') return {};
+  if (mode === 'no-kid') return { keys: jwks.keys.map(({ kid, ...key }) => key) };
+  return { keys: jwks.keys.map((key) => ({ ...key, kty: 'XYZ' })) };
+}
+
 provider.use(async (ctx, next) => {
   await next();
+  if (ctx.path === '/jwks' && ctx.status === 200 && nextJwksMode) {
+    ctx.body = brokenJwks(ctx.body, nextJwksMode);
+    nextJwksMode = null;
+  }
   if (ctx.path === '/token' && ctx.status === 200 && nextTokenMode && ctx.body?.id_token) {
     const mode = nextTokenMode;
     nextTokenMode = null;
@@ -86,6 +101,8 @@ async function testRoute(req, res) {
     accounts.set(decodeURIComponent(name), JSON.parse(await readBody(req)));
   } else if (kind === 'next-token' && ['tampered', 'wrong-audience'].includes(name)) {
     nextTokenMode = name;
+  } else if (kind === 'next-jwks' && ['no-keys', 'no-kid', 'unknown-kty'].includes(name)) {
+    nextJwksMode = name;
   } else {
     res.writeHead(404).end();
     return;

@@ -65,6 +65,10 @@ class OidcProvider:
         """ "tampered" or "wrong-audience": the next ID token it hands out, once."""
         self._send("POST", f"/test/next-token/{mode}", b"")
 
+    def break_next_jwks(self, mode: str) -> None:
+        """ "no-keys", "no-kid" or "unknown-kty": the next key set it serves, once."""
+        self._send("POST", f"/test/next-jwks/{mode}", b"")
+
     def _send(self, method: str, path: str, body: bytes) -> None:
         request = urllib.request.Request(self.issuer + path, data=body, method=method)
         with urllib.request.urlopen(request, timeout=5) as reply:

@@ -9,7 +9,7 @@ import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, SESSION_KEY
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.contrib.sessions.backends.db import SessionStore
 
 from conversations.models import AuditEntry, SsoIdentity
@@ -69,12 +69,18 @@ def signed_in_user(visitor) -> User | None:
     return User.objects.filter(pk=user_id).first() if user_id else None
 
 
+def passwordless(username: str, **extra) -> User:
+    """An account that cannot sign in with a password (made by an administrator so,
+    or by an earlier single sign-on): its verified address alone may link it."""
+    return User.objects.create_user(username=username, password=None, **extra)
+
+
 def sign_ins() -> list[AuditEntry]:
     return list(AuditEntry.objects.filter(action=AuditEntry.Action.SIGN_IN).order_by("pk"))
 
 
-def test_it_signs_in_an_existing_account_linked_by_verified_email(sso_app, oidc_provider):
-    alice = make_user("alice", email="alice@example.test")
+def test_it_links_an_account_without_a_password_by_verified_email(sso_app, oidc_provider):
+    alice = passwordless("alice", email="alice@example.test")
     oidc_provider.set_account("a-1", email="Alice@Example.test", email_verified=True)
     visitor = browser(sso_app.url)
     landing = sign_in(visitor, "a-1")
@@ -117,7 +123,7 @@ def test_a_new_account_does_not_take_a_username_already_in_use(sso_app, oidc_pro
 
 
 def test_the_groups_claim_joins_and_leaves_the_mapped_teams(sso_app, oidc_provider):
-    alice = make_user("alice", email="alice@example.test")
+    alice = passwordless("alice", email="alice@example.test")
     research, ops = Group.objects.create(name="research"), Group.objects.create(name="ops")
     unmapped = Group.objects.create(name="book club")  # not in OIDC_TEAMS
     alice.groups.add(ops, unmapped)
@@ -137,7 +143,7 @@ def test_the_groups_claim_joins_and_leaves_the_mapped_teams(sso_app, oidc_provid
 
 
 def test_without_a_groups_claim_the_teams_stay_as_they_are(sso_app, oidc_provider):
-    alice = make_user("alice", email="alice@example.test")
+    alice = passwordless("alice", email="alice@example.test")
     ops = Group.objects.create(name="ops")
     alice.groups.add(ops)
     oidc_provider.set_account("a-3", email="alice@example.test", email_verified=True)
@@ -195,7 +201,7 @@ def test_it_refuses_a_disabled_account(sso_app, oidc_provider):
 
 def test_a_replayed_callback_is_refused_with_a_page(sso_app, oidc_provider):
     oidc_provider.set_account("a-5", email="alice@example.test", email_verified=True)
-    make_user("alice", email="alice@example.test")
+    passwordless("alice", email="alice@example.test")
     visitor = browser(sso_app.url)
     callback_urls = []
     visitor.event_hooks["request"] = [
@@ -213,7 +219,7 @@ def test_a_replayed_callback_is_refused_with_a_page(sso_app, oidc_provider):
 
 
 def test_an_expired_sign_in_goes_back_to_the_provider_and_json_gets_401(sso_app, oidc_provider):
-    alice = make_user("alice", email="alice@example.test")
+    alice = passwordless("alice", email="alice@example.test")
     oidc_provider.set_account("a-6", email="alice@example.test", email_verified=True)
     visitor = browser(sso_app.url)
     sign_in(visitor, "a-6")
@@ -297,7 +303,7 @@ def test_sso_only_break_glass_signs_in_a_superuser_only(sso_only_app):
 
 
 def test_sso_only_still_signs_in_with_the_provider(sso_only_app, oidc_provider):
-    alice = make_user("alice", email="alice@example.test")
+    alice = passwordless("alice", email="alice@example.test")
     oidc_provider.set_account("a-7", email="alice@example.test", email_verified=True)
     visitor = browser(sso_only_app.url)
     sign_in(visitor, "a-7")
@@ -307,7 +313,7 @@ def test_sso_only_still_signs_in_with_the_provider(sso_only_app, oidc_provider):
 def test_an_expired_sign_in_without_a_provider_session_signs_in_there_again(sso_app, oidc_provider):
     """The provider answers prompt=none with login_required: the person is asked to
     sign in at the provider, then lands where they were going."""
-    make_user("alice", email="alice@example.test")
+    passwordless("alice", email="alice@example.test")
     oidc_provider.set_account("a-8", email="alice@example.test", email_verified=True)
     first = browser(sso_app.url)
     sign_in(first, "a-8")
@@ -351,7 +357,7 @@ def test_a_locked_out_address_cannot_sign_in_with_the_provider(sso_app, oidc_pro
 
 def test_the_chat_socket_of_a_provider_session_is_signed_in(sso_app, oidc_provider):
     """The socket checks its session through the backend that signed it in."""
-    make_user("alice", email="alice@example.test")
+    passwordless("alice", email="alice@example.test")
     oidc_provider.set_account("a-10", email="alice@example.test", email_verified=True)
     visitor = browser(sso_app.url)
     sign_in(visitor, "a-10")
@@ -381,7 +387,7 @@ def test_a_forged_error_link_does_not_sign_anyone_out(sso_app):
 
 
 def test_a_bound_account_is_found_by_subject_after_its_email_changes(sso_app, oidc_provider):
-    alice = make_user("alice", email="alice@example.test")
+    alice = passwordless("alice", email="alice@example.test")
     oidc_provider.set_account("a-12", email="alice@example.test", email_verified=True)
     sign_in(browser(sso_app.url), "a-12")
     oidc_provider.set_account("a-12", email="alice.smith@example.test", email_verified=True)
@@ -392,7 +398,7 @@ def test_a_bound_account_is_found_by_subject_after_its_email_changes(sso_app, oi
 
 
 def test_an_address_given_to_someone_else_does_not_open_the_bound_account(sso_app, oidc_provider):
-    make_user("alice", email="alice@example.test")
+    passwordless("alice", email="alice@example.test")
     oidc_provider.set_account("a-13", email="alice@example.test", email_verified=True)
     sign_in(browser(sso_app.url), "a-13")
     oidc_provider.set_account("n-1", email="alice@example.test", email_verified=True)
@@ -400,3 +406,174 @@ def test_an_address_given_to_someone_else_does_not_open_the_bound_account(sso_ap
     page = sign_in(visitor, "n-1")
     assert page.status_code == 403 and refusal_code(page) == "sso_linked_elsewhere"
     assert signed_in_user(visitor) is None
+
+
+# --- Linking an existing account that has a password -------------------------
+
+
+def link_with(visitor, password: str):
+    form = {"password": password, "csrfmiddlewaretoken": csrf(visitor)}
+    return visitor.post("/oidc/link/", data=form)
+
+
+def test_an_account_with_a_password_is_not_linked_by_email_alone(sso_app, oidc_provider):
+    """Open sign-up never verifies addresses: mallory's account under alice's address
+    must not become alice's at her first single sign-on."""
+    mallory = make_user("mallory", email="alice@corp.test")
+    oidc_provider.set_account("a-20", email="Alice@corp.test", email_verified=True)
+    visitor = browser(sso_app.url)
+    page = sign_in(visitor, "a-20")
+    assert page.status_code == 200 and page.url.path == "/oidc/link/"
+    assert "Link your existing account" in page.text and 'id="sso-link"' in page.text
+    assert "mallory" not in page.text
+    assert signed_in_user(visitor) is None
+    assert not SsoIdentity.objects.filter(user=mallory).exists()
+    assert sign_ins() == []
+    assert not AccessAttempt.objects.exists()  # being asked is no failed sign-in
+
+
+def test_linking_with_the_accounts_password_signs_in_and_binds_it(sso_app, oidc_provider):
+    alice = make_user("alice", email="alice@corp.test")
+    research = Group.objects.create(name="research")
+    oidc_provider.set_account(
+        "a-21", email="alice@corp.test", email_verified=True, groups=["research"]
+    )
+    visitor = browser(sso_app.url)
+    sign_in(visitor, "a-21", start="/oidc/authenticate/?next=/settings/")
+    landing = link_with(visitor, PASSWORD)
+    assert landing.status_code == 200 and landing.url.path == "/settings/"
+    assert signed_in_user(visitor) == alice
+    assert session_of(visitor).load()[BACKEND_SESSION_KEY] == "conversations.sso.SsoBackend"
+    assert session_of(visitor).load()["oidc_id_token_expiration"] > time.time()
+    assert SsoIdentity.objects.get(user=alice).subject == "a-21"
+    assert list(alice.groups.all()) == [research]
+    [entry] = sign_ins()
+    assert entry.actor == alice
+    assert entry.details["op"] == "link" and entry.details["issuer"] == oidc_provider.issuer
+    assert entry.details["groups"] == ["research"]
+
+    # From now on the provider signs her in directly.
+    again = browser(sso_app.url)
+    landing = sign_in(again, "a-21")
+    assert landing.status_code == 200 and landing.url.path == "/"
+    assert signed_in_user(again) == alice
+    assert sign_ins()[-1].details["op"] == "sso"
+    # The link is used up: the page now refuses.
+    stale = visitor.get("/oidc/link/")
+    assert stale.status_code == 403 and refusal_code(stale) == "sso_link_stale"
+
+
+def test_a_wrong_password_is_refused_and_counts_toward_the_lockout(sso_app, oidc_provider):
+    mallory = make_user("mallory", email="alice@corp.test")
+    oidc_provider.set_account("a-22", email="alice@corp.test", email_verified=True)
+    visitor = browser(sso_app.url)
+    sign_in(visitor, "a-22")
+    page = link_with(visitor, "not mallory's password")
+    assert page.status_code == 403
+    assert 'id="sso-link-error"' in page.text and 'id="sso-link"' in page.text
+    assert signed_in_user(visitor) is None
+    assert not SsoIdentity.objects.exists()
+    assert AccessAttempt.objects.get(username="mallory").failures_since_start == 1
+    refused = AuditEntry.objects.get(action=AuditEntry.Action.REFUSED)
+    assert refused.details["reason"] == "sso_link_wrong_password"
+    assert not SsoIdentity.objects.filter(user=mallory).exists()
+
+
+def test_a_locked_out_account_cannot_be_linked_even_with_its_password(sso_app, oidc_provider):
+    alice = make_user("alice", email="alice@corp.test")
+    AccessAttempt.objects.create(
+        ip_address="10.9.9.9",
+        username="alice",
+        user_agent="",
+        failures_since_start=settings.CHATSITE_SIGNIN_FAILURE_LIMIT,
+        get_data="",
+        post_data="",
+        http_accept="",
+        path_info="/accounts/login/",
+    )
+    oidc_provider.set_account("a-23", email="alice@corp.test", email_verified=True)
+    visitor = browser(sso_app.url)
+    sign_in(visitor, "a-23")
+    page = link_with(visitor, PASSWORD)
+    assert page.status_code == 429, page.text[:300]
+    assert signed_in_user(visitor) is None
+    assert not SsoIdentity.objects.filter(user=alice).exists()
+
+
+def test_the_link_page_needs_a_pending_sign_in_and_a_csrf_token(sso_app, oidc_provider):
+    stranger = browser(sso_app.url)
+    page = stranger.get("/oidc/link/")
+    assert page.status_code == 403 and refusal_code(page) == "sso_link_stale"
+
+    make_user("alice", email="alice@corp.test")
+    oidc_provider.set_account("a-24", email="alice@corp.test", email_verified=True)
+    visitor = browser(sso_app.url)
+    sign_in(visitor, "a-24")
+    assert visitor.post("/oidc/link/", data={"password": PASSWORD}).status_code == 403
+    assert signed_in_user(visitor) is None
+    assert not SsoIdentity.objects.exists()
+
+
+def test_a_staff_account_is_never_linked_without_its_password(sso_app, oidc_provider):
+    User.objects.create_user("boss", email="boss@corp.test", password=None, is_staff=True)
+    oidc_provider.set_account("s-1", email="boss@corp.test", email_verified=True)
+    visitor = browser(sso_app.url)
+    page = sign_in(visitor, "s-1")
+    assert page.status_code == 403 and refusal_code(page) == "sso_link_needs_password"
+    assert signed_in_user(visitor) is None
+
+    User.objects.create_superuser("root", email="root@corp.test", password=PASSWORD)
+    oidc_provider.set_account("s-2", email="root@corp.test", email_verified=True)
+    visitor = browser(sso_app.url)
+    page = sign_in(visitor, "s-2")
+    assert page.url.path == "/oidc/link/" and signed_in_user(visitor) is None
+    assert not SsoIdentity.objects.exists()
+
+
+# --- Teams with permissions ------------------------------------------------------
+
+
+def test_a_team_that_carries_permissions_is_never_synced(sso_app, oidc_provider):
+    """ "ops" is in OIDC_TEAMS, but once it grants a permission the claim neither
+    grants nor strips it."""
+    alice = passwordless("alice", email="alice@example.test")
+    bob = passwordless("bob", email="bob@example.test")
+    ops = Group.objects.create(name="ops")
+    ops.permissions.add(Permission.objects.get(codename="review_conversation"))
+    alice.groups.add(ops)
+    oidc_provider.set_account("a-30", email="alice@example.test", email_verified=True, groups=[])
+    oidc_provider.set_account("b-30", email="bob@example.test", email_verified=True, groups=["ops"])
+    sign_in(browser(sso_app.url), "a-30")
+    sign_in(browser(sso_app.url), "b-30")
+    assert list(alice.groups.all()) == [ops]
+    assert not bob.groups.exists()
+    assert sign_ins()[-1].details["groups"] == []
+
+
+# --- A broken key set at the provider -------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["no-keys", "no-kid", "unknown-kty"])
+def test_a_broken_key_set_refuses_the_token(sso_app, oidc_provider, mode):
+    oidc_provider.set_account("k-1", email="kim@example.test", email_verified=True)
+    oidc_provider.break_next_jwks(mode)
+    visitor = browser(sso_app.url)
+    page = sign_in(visitor, "k-1")
+    assert page.status_code == 403 and refusal_code(page) == "sso_invalid_token"
+    assert signed_in_user(visitor) is None
+    assert not User.objects.exists()
+
+
+def test_a_pending_link_expires(sso_app, oidc_provider):
+    alice = make_user("alice", email="alice@corp.test")
+    oidc_provider.set_account("a-25", email="alice@corp.test", email_verified=True)
+    visitor = browser(sso_app.url)
+    sign_in(visitor, "a-25")
+    session = session_of(visitor)
+    pending = session["sso_pending_link"]
+    session["sso_pending_link"] = {**pending, "until": time.time() - 1}
+    session.save()
+    page = link_with(visitor, PASSWORD)
+    assert page.status_code == 403 and refusal_code(page) == "sso_link_stale"
+    assert signed_in_user(visitor) is None
+    assert not SsoIdentity.objects.filter(user=alice).exists()

@@ -3,9 +3,11 @@
 from urllib.parse import urlsplit
 
 import pytest
+from django.contrib.auth.models import Group, Permission
 
 from conversations import sso_discovery
 from conversations.models import SsoIdentity
+from conversations.sso import sync_teams
 from tests import oidcprovider
 from tests.test_settings import production, run_django
 
@@ -72,3 +74,26 @@ def test_the_admin_lists_identities_read_only_and_deleting_one_unbinds(client, s
     url = f"/admin/conversations/ssoidentity/{identity.pk}/delete/"
     assert client.post(url, {"post": "yes"}).status_code == 302
     assert not SsoIdentity.objects.exists()
+
+
+def test_the_provider_decides_no_team_unless_told():
+    show = "from django.conf import settings; print(settings.OIDC_TEAMS)"
+    result = run_django(["shell", "--verbosity", "0", "-c", show], **production(**SSO))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_every_team_still_leaves_teams_with_permissions_alone(settings, alice):
+    settings.OIDC_GROUPS_CLAIM = "groups"
+    settings.OIDC_TEAMS = ["*"]
+    review = Permission.objects.get(codename="review_conversation")
+    research = Group.objects.create(name="research")
+    reviewers = Group.objects.create(name="Reviewers")
+    reviewers.permissions.add(review)
+    admins = Group.objects.create(name="admins")
+    admins.permissions.add(review)
+    alice.groups.add(admins)
+
+    teams = sync_teams(user=alice, claims={"groups": ["research", "Reviewers"]})
+    assert teams == ["research"]
+    assert set(alice.groups.all()) == {research, admins}

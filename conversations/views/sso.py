@@ -2,7 +2,9 @@
 
 - /oidc/authenticate/ sends the visitor to the provider, /oidc/callback/ brings
   them back (mozilla-django-oidc's views, with the provider's endpoints read
-  lazily and every refusal shown on a page of ours instead of a redirect).
+  lazily and every refusal shown on a page of ours instead of a redirect); a
+  first sign-in that found an account with a password goes on to /oidc/link/
+  (views/sso_link.py) for that password.
 - /accounts/login/ shows "Sign in with <provider>" beside the password form;
   with OIDC_SSO_ONLY the form is gone and password sign-in is refused, except
   the break-glass form (?breakglass=1) which signs in superusers only.
@@ -22,9 +24,9 @@ from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from mozilla_django_oidc import views as oidc_views
 
-from conversations import sso_discovery
+from conversations import sso_discovery, sso_link
 from conversations.refusals import Refused
-from conversations.sso import SsoRefused
+from conversations.sso import LinkNeedsPassword, SsoRefused
 
 
 def refusal_page(request: HttpRequest, refused: Refused) -> HttpResponse:
@@ -64,7 +66,11 @@ class SignInCallback(oidc_views.OIDCAuthenticationCallbackView):
             return refusal_page(request, _stale_state())
         # Kept before the parent signs the person out on a provider error.
         self.next_url = request.session.get("oidc_login_next") or "/"
-        return super().get(request)
+        try:
+            return super().get(request)
+        except LinkNeedsPassword as needed:  # an account with a password: ask for it once
+            sso_link.keep_pending(request, needed, next_url=self.next_url)
+            return HttpResponseRedirect(reverse("sso_link"))
 
     def login_failure(self) -> HttpResponse:
         if self.request.GET.get("error") in SIGN_IN_AGAIN:
