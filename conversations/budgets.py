@@ -38,14 +38,22 @@ class Hold:
     prompt_tokens: int
     tokens: int
     cost: Decimal
+    # The max_tokens to send when the request set none and a budget applies: without
+    # it the server could write past what was reserved (None: send nothing extra).
+    answer_cap: int | None = None
+
+
+def answer_length(model: ModelConfig, effective: dict, prompt_tokens: int) -> int:
+    """One answer at full length: max_tokens, else the model's output cap, else what
+    the context window leaves after the prompt."""
+    room = max(1, model.context_window - prompt_tokens)
+    per_answer = effective.get("max_tokens") or model.max_output_tokens or room
+    return min(per_answer, room)
 
 
 def worst_case_completion(model: ModelConfig, effective: dict, prompt_tokens: int) -> int:
-    """Every answer at full length: max_tokens, else the model's output cap, else what
-    the context window leaves after the prompt; times n."""
-    room = max(1, model.context_window - prompt_tokens)
-    per_answer = effective.get("max_tokens") or model.max_output_tokens or room
-    return min(per_answer, room) * max(1, effective.get("n", 1))
+    """Every answer at full length, times n."""
+    return answer_length(model, effective, prompt_tokens) * max(1, effective.get("n", 1))
 
 
 def lock_team_budgets(user) -> None:
@@ -70,11 +78,12 @@ def hold(
     held = Hold(model, prompt_tokens, prompt_tokens + completion, cost)
     today = timezone.localdate()
     units = (quotas.TOKENS,) if fallback else (quotas.TOKENS, quotas.COST)
-    over = quotas.first_exhausted(
-        user, tokens=held.tokens, cost=held.cost, today=today, units=units
-    )
+    applying = [b for b in quotas.budgets_for(user, today) if b.unit in units]
+    over = next((b for b in applying if not b.fits(tokens=held.tokens, cost=cost)), None)
     if over is not None:
         raise quotas.OverBudget(over, today)
+    if applying and not effective.get("max_tokens"):
+        held.answer_cap = answer_length(model, effective, prompt_tokens)
     return held
 
 

@@ -71,7 +71,7 @@ def start_turn(*, user, worker: str, request: TurnRequest) -> TurnPlan | Replay:
     announce = asked
     choices = [Choice(answer.id) for answer in answers]
     rows = [m.to_dict() for m in [*announce, *answers]]  # made just now: no second read
-    return _plan(user, conversation, model, effective, context, choices, rows)
+    return _plan(user, conversation, model, effective, context, choices, rows, cap=held.answer_cap)
 
 
 def _conversation_and_target(user, request: TurnRequest) -> tuple[Conversation, object, bool]:
@@ -124,7 +124,10 @@ def _continue(user, worker: str, request: TurnRequest) -> TurnPlan:
     )
     _save(conversation, answer)
     announce = message_dicts([answer])
-    plan = _plan(user, conversation, model, effective, context, [choice], announce, True)
+    plan = _plan(
+        user, conversation, model, effective, context, [choice], announce, True,
+        cap=held.answer_cap,
+    )  # fmt: skip
     if in_place:
         plan.body = shaping.continuing_in_place(plan.body)
     plan.mend_seam = not in_place
@@ -182,15 +185,18 @@ def _refuse_unless_continuable(answer: Message) -> None:
         )
 
 
-def _plan(user, conversation, model, effective, context, choices, announce, continuing=False):
+def _plan(
+    user, conversation, model, effective, context, choices, announce, continuing=False, cap=None
+):
     prompt, uncached = context
+    sent = shaping.capped(effective, cap)  # the answers' records keep what was asked
     return TurnPlan(
         owner_id=user.pk,
         conversation_id=conversation.id,
         model_config_id=model.pk,
         model_name=model.model_id,
         provider=provider_settings(model.provider),
-        body=shaping.chat_body(model, prompt.messages, effective, user_pk=user.pk),
+        body=shaping.chat_body(model, prompt.messages, sent, user_pk=user.pk),
         choices=choices,
         prompt_tokens=prompt.prompt_tokens,
         prompt_exact=prompt.exact,
