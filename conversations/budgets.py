@@ -100,17 +100,62 @@ def fallback_notice(*, asked: ModelConfig, used: ModelConfig) -> str:
 
 
 def reserve(*, user, held: Hold, answers: list[Message]) -> Reservation:
-    """Write the reservation (in the transaction that starts the turn)."""
+    """Write the reservation (in the transaction that starts the turn).
+
+    Each answer is listed with the length of the text it already has (a
+    continued answer's first part, charged by its earlier turn), so a release
+    charges only what this turn streamed.
+    """
     return Reservation.objects.create(
         user=user,
         message=answers[0],
-        answers=[str(answer.pk) for answer in answers],
+        answers=[_part(answer) for answer in answers],
         model=held.model,
         model_name=held.model.model_id,
         prompt_tokens=held.prompt_tokens,
         tokens=held.tokens,
         cost=held.cost,
     )
+
+
+def _part(answer: Message) -> dict:
+    return {
+        "id": str(answer.pk),
+        "content_from": len(answer.content),
+        "reasoning_from": len(answer.reasoning or ""),
+    }
+
+
+def _parts(reservation: Reservation) -> dict[str, tuple[int, int]]:
+    """Answer id -> where this turn's text starts (content, reasoning); a bare id
+    (a reservation written before the lengths were kept) starts at 0."""
+    parts = {}
+    for entry in reservation.answers:
+        if isinstance(entry, str):
+            entry = {"id": entry}
+        parts[entry["id"]] = (entry.get("content_from", 0), entry.get("reasoning_from", 0))
+    return parts
+
+
+def streamed_from(message_id) -> tuple[int, int]:
+    """Where the running turn of this answer started writing (content, reasoning):
+    after a continued answer's first part, else at 0."""
+    reservation = Reservation.objects.filter(message_id=message_id).first()
+    if reservation is None:
+        return 0, 0
+    return _parts(reservation).get(str(message_id), (0, 0))
+
+
+def streamed_tokens(message: Message, start: tuple[int, int] = (0, 0)) -> int:
+    """The estimated completion tokens of what a turn wrote of ``message`` from
+    ``start`` on (content and reasoning): counted from the stored text."""
+    model_name = message.model_name or "gpt-4"
+    content_from, reasoning_from = start
+    estimate = tokens.count_text(message.content[content_from:], model_name).tokens
+    reasoning = (message.reasoning or "")[reasoning_from:]
+    if reasoning:  # the model wrote that too
+        estimate += tokens.count_text(reasoning, model_name).tokens
+    return estimate
 
 
 def settle(*, first_answer_id) -> None:
@@ -140,8 +185,11 @@ def _release(pk: int) -> int:
     reservation = Reservation.objects.select_for_update().filter(pk=pk).first()
     if reservation is None:
         return 0  # another worker's sweeper was first
-    answers = Message.objects.filter(pk__in=reservation.answers)
-    completion = sum(answer.completion_tokens or 0 for answer in answers)
+    parts = _parts(reservation)
+    answers = Message.objects.filter(pk__in=list(parts))
+    # What was streamed, counted from the stored text once: a continued answer's first
+    # part was charged by its own turn.
+    completion = sum(streamed_tokens(answer, parts[str(answer.pk)]) for answer in answers)
     reservation.delete()
     UsageDaily.objects.charge(
         user_id=reservation.user_id,
