@@ -11,11 +11,12 @@ charging what they are estimated to have used.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -175,7 +176,10 @@ def release_abandoned() -> int:
     died, or an orphan was stopped), charging their estimated usage; returns how many."""
     released = 0
     abandoned = Reservation.objects.exclude(message__status=Message.Status.STREAMING)
-    for pk in abandoned.values_list("pk", flat=True):
+    title_asked_since = timezone.now() - timedelta(seconds=TITLE_HOLD_SECONDS)
+    for pk, answers, created in abandoned.values_list("pk", "answers", "created"):
+        if not answers and created > title_asked_since:
+            continue  # a title request still under way
         released += _release(pk)
     return released
 
@@ -198,12 +202,64 @@ def _release(pk: int) -> int:
         prompt=reservation.prompt_tokens,
         completion=completion,
         estimated=True,
+        purpose=UsageDaily.Purpose.CHAT if parts else UsageDaily.Purpose.TITLE,
     )
     return 1
 
 
-def charge_title(*, conversation_id, model: ModelConfig, body: dict, result) -> None:
-    """A title request costs too: charged to the conversation's owner, apart from answers."""
+# A title request is bounded by its timeout; its hold is left to the sweeper only
+# after this long (a worker that died while asking for a title).
+TITLE_HOLD_SECONDS = 120
+
+
+@transaction.atomic
+def hold_title(*, conversation_id, answer_id, model: ModelConfig, body: dict) -> bool:
+    """Reserve a title request's worst case (its prompt and answer-length cap) for the
+    conversation's owner, as a turn's; False when it does not fit a budget, or this
+    exchange's title is being asked already (the title is then the first words)."""
+    owner_id = Conversation.objects.filter(pk=conversation_id).values_list("owner_id", flat=True)
+    owner = _locked_user(owner_id.first())
+    if owner is None:
+        return False
+    lock_team_budgets(owner)
+    applying = quotas.budgets_for(owner)
+    if not applying:
+        return True  # nothing to hold against
+    prompt = tokens.count_messages(body["messages"], model.model_id).tokens
+    completion = body.get("max_tokens") or body.get("max_completion_tokens") or 0
+    cost = model.cost(prompt, completion)
+    if any(not b.fits(tokens=prompt + completion, cost=cost) for b in applying):
+        return False
+    try:
+        with transaction.atomic():
+            Reservation.objects.create(
+                user=owner, message_id=answer_id, answers=[], model=model,
+                model_name=model.model_id, prompt_tokens=prompt,
+                tokens=prompt + completion, cost=cost,
+            )  # fmt: skip
+    except IntegrityError:
+        return False
+    return True
+
+
+def _locked_user(user_id):
+    users = get_user_model().objects.filter(pk=user_id)
+    if connection.features.has_select_for_update:
+        users = users.select_for_update()
+    return users.first()
+
+
+def release_title(*, answer_id) -> None:
+    """A title request that failed: its hold goes, nothing is charged (as for any
+    failed request)."""
+    Reservation.objects.filter(message_id=answer_id, answers=[]).delete()
+
+
+@transaction.atomic
+def charge_title(*, conversation_id, answer_id, model: ModelConfig, body: dict, result) -> None:
+    """A title request costs too: charged to the conversation's owner, apart from
+    answers, in place of its hold."""
+    release_title(answer_id=answer_id)
     owner_id = Conversation.objects.filter(pk=conversation_id).values_list("owner_id", flat=True)
     owner_id = owner_id.first()
     if owner_id is None:
