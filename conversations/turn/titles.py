@@ -75,9 +75,9 @@ async def _ask_model(plan, question: str, answer: str, answer_id) -> str:
     held = await database_sync_to_async(budgets.hold_title)(
         conversation_id=plan.conversation_id, answer_id=answer_id, model=model, body=body
     )
-    if not held:  # a budget has no room for it: the question's first words, free
+    if not held:  # no room in a budget (or asked already): the question's first words
         logger.info(
-            "No title from the model for conversation %s: over budget", plan.conversation_id
+            "No title from the model for conversation %s: no budget room", plan.conversation_id
         )
         return ""
     result = await _complete(plan, model, body)
