@@ -287,6 +287,7 @@ def done_frame(message: dict) -> dict:
             if message["error_code"]
             else None
         ),
+        "moderation": message.get("moderation"),
     }
 
 

@@ -54,6 +54,7 @@ class PersonaAdmin(admin.ModelAdmin):
             },
         ),
         (_("Who can use it"), {"fields": ["visibility", "teams"]}),
+        (_("Moderation"), {"fields": ["moderation", "moderation_on_failure"]}),
         (_("History"), {"fields": ["version", "created", "updated"]}),
     ]
 
@@ -64,6 +65,7 @@ class PersonaAdmin(admin.ModelAdmin):
         (_("How it answers"), {"fields": ["system_prompt", "model", "starter_prompts"]}),
         (_("Default parameters"), {"fields": ["default_params", "overridable_params"]}),
         (_("Who can use it"), {"fields": ["visibility", "teams"]}),
+        (_("Moderation"), {"fields": ["moderation", "moderation_on_failure"]}),
         (_("History"), {"fields": ["version", "created", "updated"]}),
     ]
 

@@ -76,6 +76,19 @@ class Persona(models.Model):
     version = models.PositiveIntegerField(_("version"), default=0, editable=False)
     created = models.DateTimeField(_("created"), auto_now_add=True)
     updated = models.DateTimeField(_("updated"), auto_now=True)
+    # Moderation (conversations.moderation), set by staff in the admin.
+    moderation = models.BooleanField(
+        _("check messages with the moderations endpoint"),
+        default=False,
+        help_text=_("Checked even when the site-wide check is off."),
+    )
+    moderation_on_failure = models.CharField(
+        _("when the moderation check fails"),
+        max_length=6,
+        blank=True,
+        choices=[("closed", _("refuse the message")), ("open", _("send it, flagged unchecked"))],
+        help_text=_("Empty: as the site settings say."),
+    )
 
     objects = PersonaQuerySet.as_manager()
 
@@ -180,6 +193,9 @@ class Persona(models.Model):
             overridable_params=self.overridable_params,
             starter_prompts=self.starter_prompts,
             visibility=Persona.Visibility.PRIVATE,
+            # A copy keeps staff's moderation: copying must not shed the check.
+            moderation=self.moderation,
+            moderation_on_failure=self.moderation_on_failure,
         )
         if self.avatar_image:
             with self.avatar_image.open("rb") as image:
