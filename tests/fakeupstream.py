@@ -35,7 +35,9 @@ Behaviour of each chat request, first match wins:
    (reasoning as vLLM's and OpenRouter's ``reasoning`` field), ``empty``
    (HTTP 200 and only ``data: [DONE]``, as llama.cpp answers a prompt over
    its context window), ``empty_close`` (HTTP 200, nothing, then close),
-   ``one_choice`` (ignore ``n``: answer with one choice). Example:
+   ``one_choice`` (ignore ``n``: answer with one choice), ``obey_limit``
+   (stop at the request's ``max_tokens``/``max_completion_tokens`` with
+   ``length``; by default the fake writes its tokens whatever was asked). Example:
    ``[[fake:tokens=50,delay=20,length]]``.
 2. the next queued ``Scenario`` (``fake.enqueue``), FIFO;
 3. ``fake.default``.
@@ -192,6 +194,9 @@ class Scenario:
     reasoning_tokens: int | None = None  # usage's count of them; None: len(reasoning)
     empty: str | None = None  # "done": 200 and only [DONE]; "close": 200, nothing, close
     one_choice: bool = False  # ignore the request's n, as many servers do
+    # Stop at the request's max_tokens (or max_completion_tokens) with finish_reason
+    # "length", as real servers do; without one, write all of ``tokens``.
+    obey_limit: bool = False
 
     def http_error(self) -> tuple[int, dict] | None:
         if isinstance(self.error, str):
@@ -225,6 +230,7 @@ WORD_FLAGS = {
     "empty": ("empty", "done"),
     "empty_close": ("empty", "close"),
     "one_choice": ("one_choice", True),
+    "obey_limit": ("obey_limit", True),
 }
 INT_KEYS = ("stall_after", "cut_after", "malformed_after", "error_after", "status", "prompt_tokens")
 INT_KEYS += ("reasoning_tokens",)
@@ -340,6 +346,7 @@ class StreamWriter:
             "system_fingerprint": "fp_fake",
         }
         self.prompt_tokens = scenario.prompt_tokens or _rough_prompt_tokens(body)
+        self.tokens, self.finish_reason = _limited(scenario, body)
         self._prefixes, self._suffix = self._content_template()
 
     def _content_template(self) -> tuple[list[bytes], bytes]:
@@ -373,7 +380,7 @@ class StreamWriter:
         return self.event([_choice(index, delta)])
 
     def finish(self, index: int) -> bytes:
-        return self.event([_choice(index, {}, self.scenario.finish_reason)])
+        return self.event([_choice(index, {}, self.finish_reason)])
 
     def usage_event(self) -> bytes:
         return self.event([], self.usage_object())
@@ -398,7 +405,7 @@ class StreamWriter:
 
     def contents(self) -> list[tuple[int, str]]:
         """(choice index, text) in send order: choices interleaved token by token."""
-        tokens = self.scenario.tokens
+        tokens = self.tokens
         if self.n == 1:
             return [(0, token) for token in tokens]
         # Tell the choices apart: "[0] Hello...", "[1] Hello...".
@@ -410,13 +417,21 @@ class StreamWriter:
         texts: dict[int, str] = {}
         for index, text in self.contents():
             texts[index] = texts.get(index, "") + text
-        choices = [_message_choice(i, t, self.scenario.finish_reason) for i, t in texts.items()]
+        choices = [_message_choice(i, t, self.finish_reason) for i, t in texts.items()]
         if self.scenario.reasoning:
             thought = "".join(self.scenario.reasoning)
             for choice in choices:
                 choice["message"][self.scenario.reasoning_field] = thought
         usage = self.usage_object()
         return {**self.head, "object": "chat.completion", "choices": choices, "usage": usage}
+
+
+def _limited(scenario: Scenario, body: dict) -> tuple[list[str], str | None]:
+    """The reply's tokens and finish reason under the request's answer-length limit."""
+    limit = body.get("max_tokens") or body.get("max_completion_tokens")
+    if not scenario.obey_limit or not limit or len(scenario.tokens) <= limit:
+        return scenario.tokens, scenario.finish_reason
+    return scenario.tokens[:limit], "length"
 
 
 @functools.lru_cache(maxsize=8192)

@@ -11,6 +11,7 @@ from channels.db import database_sync_to_async
 from django.db import connection
 from django.utils import timezone
 
+from conversations import tokens
 from conversations.models import Message, Quota, Reservation, UsageDaily
 from conversations.refusals import Refused
 from conversations.turn import recovery
@@ -194,3 +195,118 @@ def test_two_concurrent_turns_cannot_both_take_the_last_of_a_budget(
         thread.join(30)
     assert sorted(results) == ["quota_exceeded", "started"]
     assert Reservation.objects.count() == 1
+
+
+def small_window(model, window: int) -> None:
+    model.context_window, model.max_output_tokens = window, None
+    model.save()
+
+
+async def test_a_budgeted_turn_without_max_tokens_cannot_write_past_its_reservation(
+    alice, upstream_model, fake, open_socket
+):
+    # Before the cap was sent, this turn reserved ~300 tokens of 500 and a model that
+    # wrote on was charged for all 600 of its tokens.
+    @database_sync_to_async
+    def setup():
+        small_window(upstream_model, 300)
+        Quota.objects.create(user=alice, daily_tokens=500)
+
+    await setup()
+    fake.enqueue(Scenario(tokens=["a"] * 600, prompt_tokens=9, obey_limit=True))
+    socket = await open_socket(alice)
+    await socket.send_message("Hello")
+    answer = await socket.next_of_answer()
+    reservation = await database_sync_to_async(Reservation.objects.get)(message_id=answer["id"])
+    done = await socket.next_of("done", message_id=answer["id"], timeout=30)
+    cap = reservation.tokens - reservation.prompt_tokens
+    assert fake.chat_requests[-1].body["max_tokens"] == cap
+    assert done["status"] == "truncated"  # cut at the cap, and continuable
+    prompt, completion = await database_sync_to_async(charged)(alice)
+    assert completion == cap and prompt + completion <= 500
+
+
+async def test_the_cap_goes_under_the_name_the_model_takes(
+    alice, upstream_model, fake, open_socket
+):
+    @database_sync_to_async
+    def setup():
+        small_window(upstream_model, 300)
+        upstream_model.token_limit_param = "max_completion_tokens"
+        upstream_model.save()
+        Quota.objects.create(user=alice, daily_tokens=500)
+
+    await setup()
+    fake.enqueue(Scenario(tokens=["a"] * 600, obey_limit=True))
+    socket = await open_socket(alice)
+    assert (await socket.turn("Hello")).status == "truncated"
+    body = fake.chat_requests[-1].body
+    assert "max_tokens" not in body and 0 < body["max_completion_tokens"] < 300
+
+
+async def test_a_turn_without_a_budget_sends_no_answer_length(
+    alice, upstream_model, fake, open_socket
+):
+    await database_sync_to_async(small_window)(upstream_model, 300)
+    fake.enqueue(Scenario(tokens=["a"] * 600, obey_limit=True))
+    socket = await open_socket(alice)
+    result = await socket.turn("Hello")
+    assert result.status == "complete" and len(result.text) == 600
+    assert "max_tokens" not in fake.chat_requests[-1].body
+
+
+async def test_a_max_tokens_the_user_set_is_sent_as_it_is(alice, upstream_model, fake, open_socket):
+    await database_sync_to_async(Quota.objects.create)(user=alice, daily_tokens=10_000)
+    fake.enqueue(Scenario(tokens=["a"] * 5))
+    socket = await open_socket(alice)
+    assert (await socket.turn("Hello", params={"max_tokens": 70})).status == "complete"
+    assert fake.chat_requests[-1].body["max_tokens"] == 70
+
+
+def estimate(text: str) -> int:
+    return tokens.count_text(text, "gpt-4").tokens
+
+
+def test_an_orphan_stopped_by_its_owner_is_charged_for_what_it_streamed(alice, upstream_model):
+    # Before, the stop left its completion tokens unset and the release charged 0.
+    Quota.objects.create(user=alice, daily_tokens=10_000)
+    request = TurnRequest(kind="send", client_id="c3", content="Hi", params={"max_tokens": 100})
+    plan = start_turn(user=alice, worker="worker.dead", request=request)
+    answer_id = plan.choices[0].message_id
+    Message.objects.filter(pk=answer_id).update(content="half an answer", heartbeat=None)
+    assert recovery.stop_orphan(answer_id)["status"] == "stopped"
+    recovery.sweep_stale()
+    assert Reservation.objects.count() == 0
+    assert charged(alice) == (plan.prompt_tokens, estimate("half an answer"))
+    assert Message.objects.get(pk=answer_id).completion_tokens == estimate("half an answer")
+
+
+async def test_a_swept_continuation_is_charged_only_for_its_own_part(
+    alice, upstream_model, fake, open_socket
+):
+    # Before, the sweep estimated the whole answer, charging its first part twice.
+    await database_sync_to_async(Quota.objects.create)(user=alice, daily_tokens=10_000)
+    fake.enqueue(
+        Scenario(tokens=["one", " two", " three"], prompt_tokens=12, finish_reason="length")
+    )
+    socket = await open_socket(alice)
+    first = await socket.turn("Count", params={"max_tokens": 3})
+    assert first.status == "truncated"
+    assert await database_sync_to_async(charged)(alice) == (12, 3)
+
+    @database_sync_to_async
+    def continue_on_a_worker_that_dies() -> int:
+        request = TurnRequest(kind="continue", client_id="c4", message_id=first.message_id)
+        plan = start_turn(user=alice, worker="worker.dead", request=request)
+        stale = timezone.now() - timedelta(hours=1)
+        streamed = "one two three four five six"
+        Message.objects.filter(pk=first.message_id).update(content=streamed, heartbeat=stale)
+        assert [m["id"] for m in recovery.sweep_stale()] == [first.message_id]
+        return plan.prompt_tokens
+
+    prompt = await continue_on_a_worker_that_dies()
+    more = estimate(" four five six")
+    assert await database_sync_to_async(charged)(alice) == (12 + prompt, 3 + more)
+    answer = await database_sync_to_async(Message.objects.get)(pk=first.message_id)
+    assert (answer.status, answer.completion_tokens) == ("interrupted", 3 + more)
+    assert await database_sync_to_async(Reservation.objects.count)() == 0

@@ -8,7 +8,17 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from conversations.models import Conversation, Message, ModelConfig, Quota, SiteSettings, UsageDaily
+from conversations import budgets
+from conversations.models import (
+    Conversation,
+    Message,
+    ModelConfig,
+    Quota,
+    Reservation,
+    SiteSettings,
+    UsageDaily,
+)
+from conversations.turn import titles
 from tests.fakeupstream import Scenario
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -254,3 +264,67 @@ def test_the_settings_page_shows_title_usage_apart(client, alice):
     client.force_login(alice)
     page = client.get("/settings/").content.decode()
     assert "<td>gpt-4 (automatic titles)</td>" in page and "<td>gpt-4</td>" in page
+
+
+async def test_a_title_that_does_not_fit_the_budget_is_not_asked_for(
+    alice, priced, fake, open_socket, settings
+):
+    # Before, the title was asked for regardless and charged 43 tokens into a budget
+    # of 40 the answer had left 25 of.
+    settings.CHATSITE_AUTO_TITLES = "model"
+    await database_sync_to_async(Quota.objects.create)(user=alice, daily_tokens=40)
+    fake.enqueue(Scenario(tokens=["Paris", " is", " lovely"], prompt_tokens=12))
+    fake.enqueue(Scenario(tokens=["Trip", " to", " Paris"], prompt_tokens=40))
+    socket = await open_socket(alice)
+    await socket.turn("Plan a weekend in Paris please", params={"max_tokens": 20})
+    frame = await socket.next_of("conversation")
+    assert frame["conversation"]["title"] == "Plan a weekend in Paris please"
+    assert len(fake.chat_requests) == 1
+    rows = await database_sync_to_async(list)(
+        UsageDaily.objects.filter(user=alice).values_list("purpose", "prompt_tokens")
+    )
+    assert rows == [("chat", 12)]
+
+
+async def test_a_title_under_way_holds_its_worst_case(alice, priced, fake, open_socket, settings):
+    settings.CHATSITE_AUTO_TITLES = "model"
+    await database_sync_to_async(Quota.objects.create)(user=alice, daily_tokens=10_000)
+    fake.enqueue(Scenario(tokens=["Sure"], prompt_tokens=12))
+    fake.enqueue(Scenario(tokens=["Trip"], prompt_tokens=40, first_byte_delay=1.0))
+    socket = await open_socket(alice)
+    result = await socket.turn("Plan a weekend in Paris please", params={"max_tokens": 20})
+    await fake.wait_for_requests_async(2)
+    hold = await database_sync_to_async(Reservation.objects.get)()
+    assert str(hold.message_id) == result.message_id and hold.answers == []
+    assert hold.tokens == hold.prompt_tokens + titles.TITLE_TOKENS
+    await socket.next_of("conversation", timeout=10)
+    assert await database_sync_to_async(Reservation.objects.count)() == 0
+    row = await database_sync_to_async(UsageDaily.objects.get)(user=alice, purpose="title")
+    assert (row.prompt_tokens, row.completion_tokens) == (40, 1)
+
+
+def test_the_sweeper_leaves_a_title_under_way_and_releases_a_lost_one(alice, priced):
+    Quota.objects.create(user=alice, daily_tokens=10_000)
+    conversation = Conversation.objects.create(owner=alice)
+    question = Message.objects.create(conversation=conversation, role="user", content="Hi")
+    answer = Message.objects.create(
+        conversation=conversation,
+        parent=question,
+        role="assistant",
+        content="Hello",
+        status="complete",
+    )
+    body = titles.title_body(priced, "Hi", "Hello")
+    assert budgets.hold_title(
+        conversation_id=conversation.pk, answer_id=answer.pk, model=priced, body=body
+    )
+    assert budgets.release_abandoned() == 0
+    hold = Reservation.objects.get()
+    Reservation.objects.update(created=timezone.now() - timedelta(hours=1))
+    assert budgets.release_abandoned() == 1
+    row = UsageDaily.objects.get(user=alice)
+    assert (row.purpose, row.prompt_tokens, row.completion_tokens) == (
+        "title",
+        hold.prompt_tokens,
+        0,
+    )

@@ -9,10 +9,12 @@ from typing import NamedTuple
 from uuid import UUID
 
 from django.db import DatabaseError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conversations import budgets, tokens
+from conversations import budgets
 from conversations.models import Message
 from conversations.turn.plan import Status, message_dicts
 
@@ -82,10 +84,6 @@ def sweep_stale(stale_after: float | None = None) -> list[dict]:
 
 
 def _interrupt(message: Message, stale_after: float | None) -> bool:
-    model_name = message.model_name or "gpt-4"
-    estimate = tokens.count_text(message.content, model_name).tokens
-    if message.reasoning:  # the model wrote that too
-        estimate += tokens.count_text(message.reasoning, model_name).tokens
     return bool(
         Message.objects.orphaned(stale_after)
         .filter(pk=message.pk)
@@ -93,8 +91,7 @@ def _interrupt(message: Message, stale_after: float | None) -> bool:
             status=Status.INTERRUPTED,
             error_code="worker_lost",
             error_message=_("The server handling this answer stopped; the text so far is kept."),
-            completion_tokens=estimate,
-            usage_estimated=True,
+            **_streamed_usage(message),
             worker="",
             heartbeat=None,
         )
@@ -103,9 +100,20 @@ def _interrupt(message: Message, stale_after: float | None) -> bool:
 
 def stop_orphan(message_id: UUID) -> dict | None:
     """Stop an answer whose worker is gone (no heartbeat), straight in the database."""
+    message = Message.objects.orphaned().filter(pk=message_id).first()
+    if message is None:
+        return None
     updated = (
         Message.objects.orphaned()
         .filter(pk=message_id)
-        .update(status=Status.STOPPED, worker="", heartbeat=None)
+        .update(status=Status.STOPPED, **_streamed_usage(message), worker="", heartbeat=None)
     )
     return message_dicts([message_id])[0] if updated else None
+
+
+def _streamed_usage(message: Message) -> dict:
+    """The answer's completion tokens with what its lost turn streamed added, estimated
+    from the stored text (a continued answer keeps its first part's count)."""
+    estimate = budgets.streamed_tokens(message, budgets.streamed_from(message.pk))
+    completion = Coalesce(F("completion_tokens"), Value(0)) + estimate
+    return {"completion_tokens": completion, "usage_estimated": True}

@@ -35,6 +35,14 @@ def wire_params(model: ModelConfig, effective: dict) -> dict:
     return wired
 
 
+def capped(effective: dict, cap: int | None) -> dict:
+    """``effective`` with ``cap`` as its answer length when it sets none: a budgeted
+    turn reserved that much per answer, so the server must not write more."""
+    if cap is None or effective.get("max_tokens"):
+        return effective
+    return {**effective, "max_tokens": cap}
+
+
 def continuing_in_place(body: dict) -> dict:
     """The body asking the server to extend the last (assistant) message itself."""
     return {**body, **PREFIX_CONTINUATION}

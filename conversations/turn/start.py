@@ -72,7 +72,7 @@ def start_turn(*, user, worker: str, request: TurnRequest) -> TurnPlan | Replay:
     announce = asked
     choices = [Choice(answer.id) for answer in answers]
     rows = [m.to_dict() for m in [*announce, *answers]]  # made just now: no second read
-    plan = _plan(user, conversation, model, effective, context, choices, rows)
+    plan = _plan(user, conversation, model, effective, context, choices, rows, cap=held.answer_cap)
     # The question is checked in the turn's task, before the upstream call (moderation).
     plan.moderation = moderation_policy.check_for(
         user=user, conversation=conversation, persona=persona, question_id=question_id,
@@ -131,7 +131,10 @@ def _continue(user, worker: str, request: TurnRequest) -> TurnPlan:
     )
     _save(conversation, answer)
     announce = message_dicts([answer])
-    plan = _plan(user, conversation, model, effective, context, [choice], announce, True)
+    plan = _plan(
+        user, conversation, model, effective, context, [choice], announce, True,
+        cap=held.answer_cap,
+    )  # fmt: skip
     if in_place:
         plan.body = shaping.continuing_in_place(plan.body)
     plan.mend_seam = not in_place
@@ -189,15 +192,18 @@ def _refuse_unless_continuable(answer: Message) -> None:
         )
 
 
-def _plan(user, conversation, model, effective, context, choices, announce, continuing=False):
+def _plan(
+    user, conversation, model, effective, context, choices, announce, continuing=False, cap=None
+):
     prompt, uncached = context
+    sent = shaping.capped(effective, cap)  # the answers' records keep what was asked
     return TurnPlan(
         owner_id=user.pk,
         conversation_id=conversation.id,
         model_config_id=model.pk,
         model_name=model.model_id,
         provider=provider_settings(model.provider),
-        body=shaping.chat_body(model, prompt.messages, effective, user_pk=user.pk),
+        body=shaping.chat_body(model, prompt.messages, sent, user_pk=user.pk),
         choices=choices,
         prompt_tokens=prompt.prompt_tokens,
         prompt_exact=prompt.exact,

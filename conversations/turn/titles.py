@@ -9,6 +9,10 @@ A reasoning model spends completion tokens thinking before it writes the
 title, so it gets ``REASONING_TITLE_TOKENS`` and, where it takes one, the
 lowest reasoning effort every reasoning model accepts ("low"); a title that
 still does not come (all spent thinking) is the question's first words.
+
+A title request is held against its owner's budgets like a turn
+(``budgets.hold_title``: its prompt and answer-length cap) and charged apart
+from answers; when that does not fit, the title is the first words, free.
 """
 
 import asyncio
@@ -41,10 +45,10 @@ async def name_conversation(plan, hub) -> None:
     exchange = await database_sync_to_async(_untitled_exchange)(plan.conversation_id)
     if exchange is None:
         return
-    question, answer = exchange
+    question, answer, answer_id = exchange
     title = ""
     if answer and settings.CHATSITE_AUTO_TITLES == "model":
-        title = await _ask_model(plan, question, answer)
+        title = await _ask_model(plan, question, answer, answer_id)
     title = title or first_words(question)
     stored = await database_sync_to_async(_store)(plan.conversation_id, title)
     if stored:
@@ -52,7 +56,7 @@ async def name_conversation(plan, hub) -> None:
         await hub.announce(str(plan.conversation_id), frame)
 
 
-def _untitled_exchange(conversation_id) -> tuple[str, str] | None:
+def _untitled_exchange(conversation_id) -> tuple[str, str, object] | None:
     conversation = Conversation.objects.filter(pk=conversation_id, title="").first()
     if conversation is None:
         return None
@@ -60,35 +64,54 @@ def _untitled_exchange(conversation_id) -> tuple[str, str] | None:
     if first is None:
         return None
     answer = first.children.filter(status=Message.Status.COMPLETE).first()
-    return first.content, answer.content if answer else ""
+    return first.content, answer.content if answer else "", answer.pk if answer else None
 
 
-async def _ask_model(plan, question: str, answer: str) -> str:
+async def _ask_model(plan, question: str, answer: str, answer_id) -> str:
     model = await database_sync_to_async(_model)(plan.model_config_id)
     if model is None:
         return ""
     body = {**title_body(model, question, answer), "user": plan.body.get("user", "")}
+    held = await database_sync_to_async(budgets.hold_title)(
+        conversation_id=plan.conversation_id, answer_id=answer_id, model=model, body=body
+    )
+    if not held:  # no room in a budget (or asked already): the question's first words
+        logger.info(
+            "No title from the model for conversation %s: no budget room", plan.conversation_id
+        )
+        return ""
+    result = await _complete(plan, model, body)
+    if result is None:
+        await database_sync_to_async(budgets.release_title)(answer_id=answer_id)
+        return ""
+    await database_sync_to_async(budgets.charge_title)(
+        conversation_id=plan.conversation_id,
+        answer_id=answer_id,
+        model=model,
+        body=body,
+        result=result,
+    )
+    return clean_title(result.text)
+
+
+async def _complete(plan, model: ModelConfig, body: dict) -> llm.ChatResult | None:
+    """The title call; None when it failed or took too long."""
 
     def remember(learnt: llm.Learnt):
         return database_sync_to_async(quirks.remember)(learnt, model_config_id=model.pk)
 
     try:
         async with asyncio.timeout(TITLE_TIMEOUT):
-            result = await llm.get_client(plan.provider).complete_chat(body, on_learn=remember)
+            return await llm.get_client(plan.provider).complete_chat(body, on_learn=remember)
     except llm.LLMError as error:  # the detail is for the log only, never the title
         logger.info(
             "No title from the model for conversation %s (%s); using the first words",
             plan.conversation_id,
             error.describe(),
         )
-        return ""
     except TimeoutError:
         logger.info("No title from the model for conversation %s in time", plan.conversation_id)
-        return ""
-    await database_sync_to_async(budgets.charge_title)(
-        conversation_id=plan.conversation_id, model=model, body=body, result=result
-    )
-    return clean_title(result.text)
+    return None
 
 
 def _model(model_config_id) -> ModelConfig | None:
