@@ -82,6 +82,17 @@ SCHEMAS: dict[str, dict[str, tuple[str, bool]]] = {
     },
     "unsubscribe": {},
     "ping": {},
+    # A prompt for a completion model: a new completion document, or the next
+    # prompt in one (docs/protocol.md).
+    "complete": {
+        "conversation_id": ("uuid", False),
+        "content": ("content", True),
+        "client_id": ("client_id", True),
+        "persona_id": ("uuid", False),
+        "model": ("model", False),
+        "params": ("object", False),
+        "parent_id": ("uuid", False),
+    },
 }
 
 

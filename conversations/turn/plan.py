@@ -37,6 +37,7 @@ class TurnPlan:
     continuing: bool = False
     mend_seam: bool = False  # a continuation the server wrote afresh: join it (turn.seam)
     uncached_counts: dict[UUID, tuple[int, str]] = field(default_factory=dict)
+    endpoint: str = "chat"  # "completions": a completion document (turn.completion)
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Outcome:
     ttft_ms: int | None = None
     reasoning: str = ""  # the whole reasoning, prefix included
     reasoning_ms: int | None = None  # this turn's time reasoning
+    logprobs: list | None = None  # a completion's per-token log probabilities, when asked
 
 
 @dataclass
