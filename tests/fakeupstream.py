@@ -81,6 +81,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fake_completions import FakeCompletions
 from tests.fakefinetune import FakeFineTuning
 
 FRIENDLY_REPLY = ["Hello", "!", " 👋", " I'm", " a", " fake", " model", ".", " How", " can"]
@@ -549,6 +550,7 @@ class FakeUpstream:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self.fine_tuning = FakeFineTuning(self.models)
+        self.completions = FakeCompletions()  # POST /v1/completions (tests.fake_completions)
 
     @property
     def base_url(self) -> str:
@@ -654,6 +656,7 @@ class FakeUpstream:
         app.router.add_get("/v1/models/{model_id:.+}", self._retrieve_model)
         app.router.add_post("/v1/chat/completions", self._chat)
         self.fine_tuning.routes(app)
+        self.completions.routes(app, RECORD)
         app.router.add_route("*", "/{tail:.*}", self._unknown_path)
         # handler_cancellation: a client going away cancels its handler,
         # which is how disconnects get recorded (also mid-hang).
