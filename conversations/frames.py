@@ -298,7 +298,13 @@ def done_frame(message: dict) -> dict:
             if message["error_code"]
             else None
         ),
+        **_logprobs(message),
     }
+
+
+def _logprobs(message: dict) -> dict:
+    """A completion's token log probabilities, when it asked for them (docs/protocol.md)."""
+    return {"logprobs": message["logprobs"]} if message.get("logprobs") is not None else {}
 
 
 def retrying_frame(

@@ -77,7 +77,7 @@ def refusal(body: Any) -> dict | None:
 def _directive(prompt: str) -> dict[str, int]:
     found = DIRECTIVE.search(prompt)
     items = {}
-    for item in (found.group(1).split(",") if found else []):
+    for item in found.group(1).split(",") if found else []:
         key, _sep, value = item.partition("=")
         if value.isdigit():
             items[key.strip()] = int(value)
@@ -135,7 +135,8 @@ def _logprobs(body: dict, tokens: list[str], values: list, offset: int) -> dict 
         "tokens": tokens,
         "token_logprobs": values,
         "top_logprobs": [
-            None if lp is None else _alternatives(t, lp, count) for t, lp in zip(tokens, values)
+            None if lp is None else _alternatives(t, lp, count)
+            for t, lp in zip(tokens, values, strict=True)
         ],
         "text_offset": offsets,
     }
