@@ -86,9 +86,7 @@ async def test_usage_is_recorded_and_the_reservation_settled(
 async def test_parameters_are_sent_and_logprobs_stored(alice, completion_model, fake, open_socket):
     socket = await open_socket(alice)
     params = {"logprobs": 2, "suffix": " The end.", "temperature": 0.3, "stop": ["fox"]}
-    answer, done = await completion_turn(
-        socket, "Story:", model=completion_model.pk, params=params
-    )
+    answer, done = await completion_turn(socket, "Story:", model=completion_model.pk, params=params)
     body = completion_requests(fake)[-1].body
     assert body["suffix"] == " The end." and body["logprobs"] == 2 and body["stop"] == ["fox"]
     row = await stored(answer["id"])
@@ -114,13 +112,14 @@ async def test_echo_puts_the_prompt_in_the_result(alice, completion_model, fake,
 async def test_best_of_runs_unstreamed_and_returns_n(alice, completion_model, fake, open_socket):
     socket = await open_socket(alice)
     params = {"best_of": 3, "n": 2}
-    answer, done = await completion_turn(socket, "Go:", model=completion_model.pk, params=params)
+    answer, _done = await completion_turn(socket, "Go:", model=completion_model.pk, params=params)
     body = completion_requests(fake)[-1].body
     assert body["stream"] is False and body["best_of"] == 3
     rows = await answers_of(answer["conversation_id"])
     assert len(rows) == 2 and all(r.status == "complete" for r in rows)
     assert answer["params"]["best_of"] == 3  # the page shows "working…" from this
-    assert not [f for f in socket.seen if f["type"] == "delta" and f["message_id"] == "x"]
+    deltas = [f for f in socket.seen if f["type"] == "delta" and f["message_id"] == answer["id"]]
+    assert len(deltas) == 1  # the whole result at once
 
 
 async def test_a_length_cut_can_be_continued(alice, completion_model, fake, open_socket):
@@ -171,7 +170,7 @@ async def test_a_persona_template_wraps_the_prompt_and_its_locks_hold(
         overridable_params=[],  # max_tokens locked
     )
     socket = await open_socket(alice)
-    answer, done = await completion_turn(socket, "the sea", persona_id=str(persona.pk))
+    await completion_turn(socket, "the sea", persona_id=str(persona.pk))
     body = completion_requests(fake)[-1].body
     assert body["prompt"] == "A poem about the sea:\n"
     assert body["max_tokens"] == 5 and body["model"] == "gpt-3.5-turbo-instruct"
