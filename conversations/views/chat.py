@@ -3,7 +3,7 @@ everything it needs to start (and every URL it uses) comes in the boot data."""
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import get_script_prefix, reverse
 
 from conversations import access, budgets, errors, params, readings
@@ -22,6 +22,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def conversation_page(request: HttpRequest, conversation_id) -> HttpResponse:
     conversation = access.conversation_for(request.user, conversation_id)
+    if conversation.mode == "completion":  # a completion document has its own page
+        return redirect("document", conversation_id=conversation.pk)
     return _chat_page(request, conversation)
 
 
@@ -42,6 +44,7 @@ def _chat_page(request: HttpRequest, conversation: Conversation | None) -> HttpR
         "max_message_chars": settings.CHATSITE_MAX_MESSAGE_CHARS,
         "error_messages": errors.user_messages(),
         "urls": _urls(),
+        "completion_models": _completion_models(request.user),
     }
     context = {"boot": boot, "conversation": conversation, "has_model": bool(models)}
     context["readings_notice"] = readings.notice_for(request.user)
@@ -103,3 +106,10 @@ def _urls() -> dict:
         "share": reverse("share", args=[URL_ID]),
         "export": reverse("export"),
     }
+
+
+def _completion_models(user) -> list[dict]:
+    """Completion models the user may open a document with (the picker lists them apart)."""
+    models = ModelConfig.objects.completions_usable_by(user).select_related("provider")
+    new = reverse("new_document")
+    return [{"name": str(m), "url": f"{new}?model={m.pk}"} for m in models.order_by("pk")]
