@@ -209,3 +209,59 @@ async def test_bob_cannot_continue_or_regenerate_alices_completion(
     assert (await theirs.next_of("error"))["code"] == "not_found"
     count = await database_sync_to_async(Conversation.objects.filter(owner=bob).count)()
     assert count == 0
+
+
+# --- Pages, export, review --------------------------------------------------------
+
+
+@pytest.fixture
+def document(alice, completion_model) -> Conversation:
+    conversation = Conversation.objects.create(
+        owner=alice, title="Story", mode="completion", model=completion_model
+    )
+    prompt = Message.objects.create(conversation=conversation, role="user", content="Once")
+    answer = Message.objects.create(
+        conversation=conversation, parent=prompt, role="assistant", content=" upon",
+        status="complete", params={"logprobs": 1},
+        logprobs=[{"token": " upon", "logprob": -0.1, "top": {" upon": -0.1}, "offset": 4}],
+    )  # fmt: skip
+    conversation.current_leaf = answer
+    conversation.save()
+    return conversation
+
+
+def test_a_document_opens_on_its_own_page(client, alice, document):
+    client.force_login(alice)
+    response = client.get(f"/c/{document.pk}/")
+    assert response.status_code == 302 and response["Location"] == f"/documents/{document.pk}/"
+    page = client.get(f"/documents/{document.pk}/")
+    assert page.status_code == 200
+    assert b"continues the text you write" in page.content
+    assert b'" upon"' in page.content  # the stored run, in the boot data
+
+
+def test_bob_gets_404_for_alices_document(client, bob, document):
+    client.force_login(bob)
+    assert client.get(f"/documents/{document.pk}/").status_code == 404
+
+
+def test_the_chat_picker_offers_completion_models_as_documents(client, alice, completion_model):
+    client.force_login(alice)
+    page = client.get("/").content.decode()
+    assert f"/documents/new/?model={completion_model.pk}" in page
+    new = client.get(f"/documents/new/?model={completion_model.pk}")
+    assert new.status_code == 200 and b"gpt-3.5-turbo-instruct" in new.content
+
+
+def test_the_export_keeps_the_mode_and_logprobs(client, alice, document):
+    import io
+    import json
+    import zipfile
+
+    client.force_login(alice)
+    response = client.post("/export/", {"scope": "all"})
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    exported = json.loads(archive.read(f"json/{document.pk}.json"))
+    assert exported["mode"] == "completion"
+    answer = next(m for m in exported["messages"] if m["role"] == "assistant")
+    assert answer["logprobs"][0]["token"] == " upon"

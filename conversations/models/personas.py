@@ -138,7 +138,8 @@ class Persona(models.Model):
             self.default_params = validate(self.default_params, self.limits)
         except ParamsInvalid as error:
             errors["default_params"] = str(error)
-        unknown = set(self.overridable_params or []) - set(self.param_names)
+        # The form offers the chat names; a lock only counts among param_names.
+        unknown = set(self.overridable_params or []) - {*PARAM_NAMES, *COMPLETION_PARAM_NAMES}
         if not isinstance(self.overridable_params, list) or unknown:
             errors["overridable_params"] = _("Choose among: %s") % ", ".join(self.param_names)
         if not self._starter_prompts_ok():
