@@ -12,7 +12,8 @@ of ``best_of`` candidates, never streamed), ``logprobs`` (0–5 alternatives),
 API's 400 ``invalid_request_error`` body naming the parameter.
 
 A directive in the prompt, ``[[fake:tokens=N,delay=MS]]``, says how many
-tokens the model has to say (default 6) and the pause before each.
+tokens the model has to say (default 6) and the pause before each (an
+unstreamed answer waits for all of them before it is sent).
 """
 
 from __future__ import annotations
@@ -179,6 +180,8 @@ class FakeCompletions:
         chosen = sorted(candidates, key=lambda c: -c.score)[:n] if best_of > n else candidates
         if body.get("stream"):
             return await self._stream(request, record, body, chosen)
+        delay = _directive(body.get("prompt") or "").get("delay", 0) / 1000
+        await asyncio.sleep(delay * say)  # the whole result takes as long as its tokens
         return self._json(record, self._whole(body, chosen, candidates))
 
     def _json(self, record, payload: dict, status: int = 200) -> web.Response:

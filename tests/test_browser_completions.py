@@ -44,3 +44,18 @@ def test_a_completion_streams_and_shows_logprobs_on_hover(browse, alice, complet
     assert answer.conversation.mode == "completion"
     assert page.url.endswith(f"/documents/{answer.conversation_id}/")
     assert not watched.errors and not watched.foreign_requests
+
+
+def test_best_of_shows_working_then_the_result(browse, alice, completion_model, fake):
+    page, watched = browse(alice, path=f"/documents/new/?model={completion_model.pk}")
+    page.fill("#document-prompt", "[[fake:tokens=5,delay=300]] Once")
+    page.fill("#p-best_of", "2")
+    page.uncheck("#p-stream")
+    page.click("#document-run")
+    result = page.locator(".document-result").first
+    expect(result.locator(".result-status")).to_have_text("Working…")
+    expect(result.locator(".completion-text")).to_have_text("")
+    expect(result.locator(".result-status")).to_have_text("Complete.", timeout=15_000)
+    expect(result.locator(".completion-text")).to_have_text(" Once upon a time there")
+    assert fake.requests[-1].body["best_of"] == 2 and fake.requests[-1].body["stream"] is False
+    assert not watched.errors

@@ -211,6 +211,23 @@ async def test_bob_cannot_continue_or_regenerate_alices_completion(
     assert count == 0
 
 
+async def test_the_budget_holds_max_tokens_for_every_best_of_candidate(
+    alice, completion_model, fake, open_socket
+):
+    from conversations.models import Quota
+
+    await database_sync_to_async(Quota.objects.create)(user=alice, daily_tokens=30)
+    socket = await open_socket(alice)
+    params = {"max_tokens": 10, "best_of": 3}
+    await complete(socket, "Go:", model=completion_model.pk, params=params)
+    refused = await socket.next_of("error")
+    assert (refused["code"], refused["unit"]) == ("quota_exceeded", "tokens")  # 2 + 10 × 3
+    _answer, done = await completion_turn(
+        socket, "Go:", model=completion_model.pk, params={"max_tokens": 10}
+    )
+    assert done["status"] == "complete"  # 2 + 10 fits
+
+
 # --- Pages, export, review --------------------------------------------------------
 
 
