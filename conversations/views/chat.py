@@ -73,6 +73,7 @@ def _default_model_pk(profile: Profile, default, models) -> int | None:
 
 def _personas(user) -> list[dict]:
     personas = Persona.objects.visible_to(user).select_related("model").order_by("name")
+    personas = personas.exclude(model__kind=ModelConfig.Kind.COMPLETION)  # a document's
     return [
         {
             "id": str(p.id),
