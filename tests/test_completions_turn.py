@@ -282,3 +282,22 @@ def test_the_export_keeps_the_mode_and_logprobs(client, alice, document):
     assert exported["mode"] == "completion"
     answer = next(m for m in exported["messages"] if m["role"] == "assistant")
     assert answer["logprobs"][0]["token"] == " upon"
+
+
+def test_a_persona_for_a_completion_model_is_made_with_a_template(client, alice, completion_model):
+    client.force_login(alice)
+    form = {
+        "name": "Poet", "avatar": "🪶", "description": "", "system_prompt": "",
+        "model": completion_model.pk, "visibility": "private",
+        "overridable_params": ["temperature"], "starter_prompts": "",
+        "prompt_template": "A poem about {{prompt}}:\n", "max_tokens": "30", "temperature": "0.5",
+    }  # fmt: skip
+    response = client.post("/personas/new/", form)
+    persona = Persona.objects.get(name="Poet")
+    assert response["Location"] == f"/personas/{persona.pk}/"
+    assert persona.prompt_template == "A poem about {{prompt}}:\n"
+    assert persona.default_params == {"max_tokens": 30, "temperature": 0.5}
+    assert persona.locked_params == ["max_tokens"]
+    page = client.get(f"/personas/{persona.pk}/").content.decode()
+    assert "A poem about {{prompt}}:" in page
+    assert "{{prompt}} is replaced by your text" in page

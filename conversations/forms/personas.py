@@ -83,6 +83,8 @@ class PersonaForm(ParameterFields, forms.ModelForm):
         if "teams" in self.fields:
             self.fields["teams"].queryset = self._teams()
             self.fields["teams"].help_text = _("Who sees a persona shared with teams.")
+        if "prompt_template" in self.fields:  # its last line break is part of the prompt
+            self.fields["prompt_template"].strip = False
         self.initial["starter_prompts"] = "\n".join(self.instance.starter_prompts or [])
         # Open unless the persona sets and locks it (older personas locked unset ones
         # too, which fixed nothing: Persona.locked_params ignores those locks).
