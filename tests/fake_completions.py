@@ -13,7 +13,8 @@ API's 400 ``invalid_request_error`` body naming the parameter.
 
 A directive in the prompt, ``[[fake:tokens=N,delay=MS]]``, says how many
 tokens the model has to say (default 6) and the pause before each (an
-unstreamed answer waits for all of them before it is sent).
+unstreamed answer waits for all of them before it is sent); ``status=NNN``
+answers with the API's error body for that status instead.
 """
 
 from __future__ import annotations
@@ -36,6 +37,17 @@ def error_body(message: str, param: str | None, code: str | None = None) -> dict
     return {
         "error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}
     }
+
+
+def canned_error(status: int) -> dict:
+    """The error body OpenAI sends with ``status`` (a ``[[fake:status=NNN]]`` prompt)."""
+    if status == 429:
+        return {"error": {"message": "Rate limit reached for requests.", "type": "requests",
+                          "param": None, "code": "rate_limit_exceeded"}}  # fmt: skip
+    if status >= 500:
+        return {"error": {"message": "The server had an error while processing your request.",
+                          "type": "server_error", "param": None, "code": None}}  # fmt: skip
+    return error_body("This model's request was refused by the fake.", None)
 
 
 def refusal(body: Any) -> dict | None:
@@ -174,7 +186,10 @@ class FakeCompletions:
         refused = refusal(body)
         if refused is not None:
             return self._json(record, refused, 400)
-        say = _directive(body.get("prompt") or "").get("tokens", DEFAULT_TOKENS)
+        directive = _directive(body.get("prompt") or "")
+        if "status" in directive:  # the API's error body for that status
+            return self._json(record, canned_error(directive["status"]), directive["status"])
+        say = directive.get("tokens", DEFAULT_TOKENS)
         n, best_of = body.get("n") or 1, body.get("best_of") or 1
         candidates = [Candidate(body, i, say) for i in range(max(n, best_of))]
         chosen = sorted(candidates, key=lambda c: -c.score)[:n] if best_of > n else candidates

@@ -301,3 +301,28 @@ def test_a_persona_for_a_completion_model_is_made_with_a_template(client, alice,
     page = client.get(f"/personas/{persona.pk}/").content.decode()
     assert "A poem about {{prompt}}:" in page
     assert "{{prompt}} is replaced by your text" in page
+
+
+async def test_a_provider_refusal_ends_the_answer_with_a_typed_error(
+    alice, completion_model, fake, open_socket
+):
+    socket = await open_socket(alice)
+    answer, done = await completion_turn(
+        socket, "[[fake:status=400]] Go:", model=completion_model.pk
+    )
+    assert done["status"] == "error"
+    assert done["error"]["code"] and "fake" not in done["error"]["message"]  # our words
+    assert (await stored(answer["id"])).status == "error"
+
+
+def test_staff_review_a_completion_document_like_a_chat(client, alice, document):
+    from conversations.models import SiteSettings
+    from tests.test_admin_review import READING, REVIEWER, staff_with, transcript_url
+
+    settings = SiteSettings.load()
+    settings.review_policy = "full"
+    settings.save()
+    client.force_login(staff_with(*REVIEWER))
+    response = client.post(transcript_url(document), READING)
+    assert response.status_code == 200
+    assert "Once" in response.content.decode() and " upon" in response.content.decode()
