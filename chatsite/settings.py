@@ -413,3 +413,6 @@ if OIDC_ISSUER:
     TEMPLATES[0]["OPTIONS"]["context_processors"].append("conversations.sso_context.sso")
 elif OIDC_SSO_ONLY:
     raise ImproperlyConfigured("OIDC_SSO_ONLY needs OIDC_ISSUER (and the rest of single sign-on).")
+
+# Moderation (conversations.moderation): the longest a check may take, all attempts included.
+CHATSITE_MODERATION_TIMEOUT = env_float("CHATSITE_MODERATION_TIMEOUT", 15.0, minimum=0.5)

@@ -63,6 +63,16 @@ USER_MESSAGES = {
 FALLBACK = gettext_lazy("The model's provider returned an error.")
 
 
+# Moderation (conversations.moderation): the categories are shown beside this text.
+USER_MESSAGES["moderated"] = gettext_lazy(
+    "This message was not sent to the model: the moderation check flagged it as possibly "
+    "against the site's content rules. It is kept, and the conversation was flagged for review."
+)
+USER_MESSAGES["moderation_unavailable"] = gettext_lazy(
+    "The moderation check could not be done, so the message was not sent. Try again in a moment."
+)
+
+
 def user_message(code: str) -> str:
     """The text for ``code`` in the active language (never anything the provider sent)."""
     return str(USER_MESSAGES.get(code, FALLBACK))

@@ -30,6 +30,28 @@ class FlaggedByStaff(Refused):
         )
 
 
+class FlaggedByStaffDelete(Refused):
+    status = 403
+
+    def __init__(self) -> None:
+        super().__init__(
+            "flagged_by_staff",
+            _(
+                "Staff flagged this conversation for review; it cannot be deleted until staff "
+                "remove the flag. The attempt was recorded."
+            ),
+        )
+
+
+def check_owner_delete(*, conversation: Conversation, owner) -> None:
+    """Deleting would end a review as surely as unflagging: refuse it (and record it)
+    while staff's flag stands. Call it outside the transaction, so the record stays."""
+    if conversation.flagged and conversation.flagged_by_staff:
+        details = {**_refusal_details(conversation), "op": "delete"}
+        _record(owner, Action.REFUSED, conversation, details)
+        raise FlaggedByStaffDelete()
+
+
 def check_owner_change(*, conversation: Conversation, owner, flagged: bool) -> None:
     """Refuse (and record) an owner clearing a staff flag. Call it outside the
     transaction that saves the change, so the refusal's audit row stays."""

@@ -298,6 +298,7 @@ def done_frame(message: dict) -> dict:
             if message["error_code"]
             else None
         ),
+        "moderation": message.get("moderation"),
         **_logprobs(message),
     }
 

@@ -13,7 +13,6 @@ Importing is idempotent: each conversation keeps its source and its id there
 """
 
 import io
-import json
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conversations import params
+from conversations import json_input, params
 from conversations.import_chatgpt import chatgpt_tree
 from conversations.import_formats import (
     ImportRefused,
@@ -38,6 +37,9 @@ from conversations.models.chats import TITLE_LENGTH_MAX
 
 __all__ = ["ImportRefused", "ImportResult", "import_file", "read_trees"]
 ZIP_MAGIC = b"PK\x03\x04"
+# Deeper than any export nests (ChatGPT's tree is a flat mapping of nodes); deeper
+# JSON is refused before decoding, never a RecursionError while cleaning it.
+IMPORT_DEPTH_MAX = 64
 CHATGPT_NAME = "conversations.json"
 
 
@@ -70,7 +72,10 @@ def _too_large(limit: int) -> ImportRefused:
 
 def _json(raw: bytes):
     try:
-        return json.loads(raw.decode("utf-8-sig"))
+        return json_input.loads(raw.decode("utf-8-sig"), depth_max=IMPORT_DEPTH_MAX)
+    except json_input.TooDeep:
+        message = _("The file nests its data deeper than %(depth)s levels.")
+        raise ImportRefused(message % {"depth": IMPORT_DEPTH_MAX}) from None
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ImportRefused(_("The file is not JSON (nor a zip archive).")) from None
 
@@ -88,7 +93,11 @@ def _archive_documents(raw: bytes) -> list:
                 _("The archive holds neither json/*.json (chatsite) nor conversations.json.")
             )
         return _read_members(archive, wanted)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError, EOFError):
+    # RuntimeError: an encrypted member ("password required").
+    except (
+        zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError, EOFError,
+        RuntimeError,
+    ):  # fmt: skip
         raise ImportRefused(_("The zip archive cannot be read.")) from None
 
 

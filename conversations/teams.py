@@ -190,6 +190,11 @@ def _keep_an_owner(team: Team, leaving) -> None:
         )
 
 
+def record(actor, op: str, team: Team, *, user=None, details: dict | None = None) -> None:
+    """One audit entry for a change to ``team`` (also used by the admin)."""
+    _audit(actor, op, team, user=user, details=details)
+
+
 def _audit(actor, op: str, team: Team, *, user=None, details: dict | None = None) -> None:
     entry = {"op": op, "team": team.name, "team_id": str(team.pk)}
     if user is not None:

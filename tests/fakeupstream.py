@@ -81,6 +81,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests import fake_moderation
 from tests.fake_completions import FakeCompletions
 from tests.fakefinetune import FakeFineTuning
 
@@ -656,6 +657,7 @@ class FakeUpstream:
         app.router.add_get("/v1/models/{model_id:.+}", self._retrieve_model)
         app.router.add_post("/v1/chat/completions", self._chat)
         self.fine_tuning.routes(app)
+        fake_moderation.routes(app, self._json)  # /v1/moderations
         self.completions.routes(app, RECORD)
         app.router.add_route("*", "/{tail:.*}", self._unknown_path)
         # handler_cancellation: a client going away cancels its handler,

@@ -52,6 +52,9 @@ def app_env(**overrides: str) -> dict[str, str]:
         CHATSITE_STALE_AFTER=str(settings.CHATSITE_STALE_AFTER),
         CHATSITE_HEARTBEAT_INTERVAL=str(settings.CHATSITE_HEARTBEAT_INTERVAL),
         CHATSITE_FLUSH_INTERVAL=str(settings.CHATSITE_FLUSH_INTERVAL),
+        # The tests poll their fine-tuning jobs themselves: a live worker sharing the
+        # test database must not take their leases (it would hold them for a minute).
+        CHATSITE_FINETUNE_TICK="3600",
     )
     if settings.REDIS_URL:
         env.update(REDIS_URL=settings.REDIS_URL, REDIS_PREFIX=settings.REDIS_PREFIX)

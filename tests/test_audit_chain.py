@@ -104,3 +104,12 @@ def test_concurrent_appends_from_several_workers_keep_one_chain(staff):
     assert errors == []
     assert AuditEntry.objects.count() == 40
     assert list(audit.verify()) == []
+
+
+def test_deleting_an_actor_leaves_their_entries_and_the_chain_as_they_were(three_entries, staff):
+    staff_pk = staff.pk
+    staff.delete()
+    assert list(audit.verify()) == []
+    entry = AuditEntry.objects.get(pk=three_entries[0].pk)
+    assert entry.actor_id == staff_pk
+    assert entry.actor_username == "sam"

@@ -326,3 +326,23 @@ def test_staff_review_a_completion_document_like_a_chat(client, alice, document)
     response = client.post(transcript_url(document), READING)
     assert response.status_code == 200
     assert "Once" in response.content.decode() and " upon" in response.content.decode()
+
+
+async def test_a_flagged_prompt_is_moderated_and_never_completed(
+    alice, completion_model, fake, open_socket
+):
+    from conversations.models import SiteSettings
+
+    def moderate_everything():
+        site = SiteSettings.load()
+        site.moderation_provider = completion_model.provider
+        site.moderation_enabled = True
+        site.save()
+
+    await database_sync_to_async(moderate_everything)()
+    socket = await open_socket(alice)
+    answer, done = await completion_turn(socket, "FLAGME:hate", model=completion_model.pk)
+    assert done["status"] == "moderated"
+    assert not completion_requests(fake)  # the completion model never saw it
+    conversation = (await stored(answer["id"])).conversation
+    assert conversation.flagged and conversation.flag_source == "moderation"

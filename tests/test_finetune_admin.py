@@ -208,3 +208,31 @@ def test_a_fine_tuned_model_shows_its_lineage(client, upstream_model, superuser)
     client.force_login(superuser)
     page = client.get(f"/admin/conversations/modelconfig/{model.pk}/change/").content.decode()
     assert "base model gpt-4, job ftjob-1, training file file-1, started by root" in page
+
+
+def test_building_from_someone_elses_conversations_asks_for_a_reason(client, alice, upstream_model):
+    from conversations.models import AuditEntry, SiteSettings
+
+    SiteSettings.objects.update_or_create(pk=1, defaults={"review_policy": "full"})
+    user = trainer(*ALL, "view_conversation", "export_conversation", "review_conversation")
+    client.force_login(user)
+    conversation = Conversation.objects.create(owner=alice, title="Alice's")
+    question = Message.objects.create(conversation=conversation, role="user", content="Hi")
+    answer = Message.objects.create(
+        conversation=conversation, parent=question, role="assistant", content="Hello!",
+        status="complete",
+    )  # fmt: skip
+    conversation.current_leaf = answer
+    conversation.save()
+    form = {
+        "ids": str(conversation.pk), "provider": upstream_model.provider.pk, "branch": "latest",
+        "system": "omit",
+    }  # fmt: skip
+    refused = client.post("/admin/conversations/trainingfile/build/", form)
+    assert refused.status_code == 200
+    assert "Give a reason for reading someone else" in refused.content.decode()
+    assert not TrainingFile.objects.exists()
+    built = client.post("/admin/conversations/trainingfile/build/", {**form, "reason": "Ticket 9"})
+    assert built.status_code == 302
+    entry = AuditEntry.objects.get(action="export")
+    assert (entry.owner_username, entry.details["purpose"]) == ("alice", "Ticket 9")

@@ -209,7 +209,7 @@ def test_a_file_with_one_bad_conversation_imports_nothing(client, alice):
         (lambda c: c.update(mapping=[]), "“mapping” must be an object"),
         (lambda c: c["mapping"]["q1"]["message"].update(content="hi"), "“content” must be"),
         (lambda c: c["mapping"]["q1"]["message"].update(create_time="noon"), "time in seconds"),
-        (lambda c: c["mapping"]["q1"]["message"]["content"].update(parts=[1e999]), "Not imported"),
+        (lambda c: c["mapping"]["q1"]["message"]["content"].update(parts=[12]), "Not imported"),
     ],
 )
 def test_it_refuses_malformed_conversations_naming_the_problem(client, alice, change, problem):
@@ -413,3 +413,41 @@ async def test_a_chat_continues_an_imported_conversation(alice, upstream_model, 
     assert [m["role"] for m in sent[1:]] == ["user", "assistant", "user", "assistant", "user"]
     assert "Near the river: Cais." in [m["content"] for m in sent]
     assert sent[-1]["content"] == "And for dessert?"
+
+
+def encrypted_zip() -> bytes:
+    """A zip whose member says it is encrypted (zipfile cannot write one)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("conversations.json", json.dumps([chatgpt_conversation()]))
+    raw = bytearray(buffer.getvalue())
+    raw[6] |= 0x01  # the local header's flag bits
+    central = raw.index(b"PK\x01\x02")
+    raw[central + 8] |= 0x01  # the central directory's
+    return bytes(raw)
+
+
+def test_it_refuses_an_encrypted_zip_archive(client, alice):
+    client.force_login(alice)
+    response = post(client, encrypted_zip(), name="export.zip")
+    assert response.status_code == 400
+    assert "The zip archive cannot be read." in response.text
+
+
+def test_it_refuses_json_nested_deeper_than_any_export(client, alice):
+    client.force_login(alice)
+    conversation = chatgpt_conversation()
+    deep = "[" * 900 + "]" * 900
+    raw = json.dumps([conversation])[:-1] + ', {"deep": ' + deep + "}]"
+    response = post(client, raw.encode())
+    assert response.status_code == 400
+    assert "deeper than 64 levels" in response.text
+    assert not Conversation.objects.exists()
+
+
+def test_it_refuses_nan_which_no_database_can_store(client, alice):
+    client.force_login(alice)
+    raw = json.dumps([chatgpt_conversation()]).replace('"title": "Trip to Lisbon"', '"title": NaN')
+    response = post(client, raw.encode())
+    assert response.status_code == 400
+    assert not Conversation.objects.exists()

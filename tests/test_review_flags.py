@@ -147,3 +147,52 @@ def test_bob_cannot_touch_alices_flag(client, alice, bob):
     conversation.refresh_from_db()
     assert not conversation.flagged
     assert not AuditEntry.objects.exists()
+
+
+def test_the_owner_cannot_delete_a_conversation_staff_flagged(client, alice):
+    conversation = Conversation.objects.create(owner=alice, title="Trip")
+    flagged_by_staff(client, conversation, flagger())
+    client.force_login(alice)
+    response = client.delete(detail(conversation))
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "flagged_by_staff"
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
+    refused = AuditEntry.objects.order_by("pk").last()
+    assert (refused.action, refused.actor, refused.details["op"]) == ("refused", alice, "delete")
+
+
+def test_the_owner_deletes_a_conversation_they_flagged_themselves(client, alice):
+    conversation = Conversation.objects.create(owner=alice, title="Trip")
+    client.force_login(alice)
+    assert patch(client, conversation, {"flagged": True}).status_code == 200
+    assert client.delete(detail(conversation)).status_code == 204
+    assert not Conversation.objects.filter(pk=conversation.pk).exists()
+
+
+def test_an_owners_change_never_writes_back_a_flag_staff_set_meanwhile(client, alice):
+    conversation = Conversation.objects.create(owner=alice, title="Trip")
+    stale = Conversation.objects.get(pk=conversation.pk)  # what the owner's request read
+    flagged_by_staff(client, conversation, flagger())
+    client.force_login(alice)
+    from conversations.views.api.conversations import _change
+
+    _change(stale, {"pinned": True}, user=alice)
+    conversation.refresh_from_db()
+    assert conversation.pinned and conversation.flagged and conversation.flagged_by is not None
+
+
+def test_staff_flagging_does_not_write_back_a_leaf_a_turn_moved(client, alice):
+    from conversations.models import Message
+
+    conversation = Conversation.objects.create(owner=alice, title="Trip")
+    first = Message.objects.create(conversation=conversation, role="user", content="Hi")
+    conversation.current_leaf = first
+    conversation.save()
+    staff = flagger()
+    client.force_login(staff)
+    page = client.get(change_url(conversation))  # staff opens the form
+    assert page.status_code == 200
+    second = Message.objects.create(conversation=conversation, role="user", content="Again")
+    Conversation.objects.filter(pk=conversation.pk).update(current_leaf=second)  # a turn ran
+    flagged_by_staff(client, conversation, staff)
+    assert conversation.current_leaf_id == second.pk

@@ -209,3 +209,10 @@ def test_a_bad_share_id_is_404_not_500(client, alice, shared_chat):
         assert response.status_code == 404
     response = client.post(f"/c/{shared_chat.pk}/share/", {"op": "team", "team": "x"})
     assert response.status_code == 404
+
+
+def test_the_page_showing_a_new_link_is_never_cached(client, alice, shared_chat):
+    client.force_login(alice)
+    response = client.post(f"/c/{shared_chat.pk}/share/", {"op": "link"})
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]

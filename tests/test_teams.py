@@ -12,7 +12,16 @@ from django.utils import timezone
 
 from conversations.admin.teams import TeamRoleForm
 from conversations.invitations import create_invitation
-from conversations.models import AuditEntry, Invitation, Persona, Quota, Team, TeamRole, UsageDaily
+from conversations.models import (
+    AuditEntry,
+    Invitation,
+    Persona,
+    Quota,
+    SiteSettings,
+    Team,
+    TeamRole,
+    UsageDaily,
+)
 from tests import conftest
 from tests.conftest import make_user
 from tests.upgrade import upgrade
@@ -139,6 +148,18 @@ def test_an_admin_invites_and_a_new_person_joins_by_signing_up(client, research,
     erin = User.objects.get(username="erin")
     assert role_of(research, erin) == "member"
     assert team_ops() == ["invite", "join"]
+
+
+def test_staff_can_keep_team_admins_from_creating_accounts(client, research, carol):
+    settings = {"open_signup": False, "team_invitations_create_accounts": False}
+    SiteSettings.objects.update_or_create(pk=1, defaults=settings)
+    client.force_login(carol)
+    path = invite_path(client, research)
+    client.logout()
+    page = client.get(path)
+    assert page.status_code == 302 and page.url.startswith("/accounts/login/?next=")
+    assert client.post(path, NEW_USER).status_code == 302
+    assert not User.objects.filter(username="erin").exists()
 
 
 def test_a_signed_in_person_opening_the_link_sees_join_and_joins(client, research, alice):
@@ -363,3 +384,31 @@ def test_changes_need_the_csrf_token(research, alice, bob):
     client.force_login(alice)
     assert client.post(url(research, "remove", bob.pk)).status_code == 403
     assert role_of(research, bob) == "member"
+
+
+def test_the_page_showing_an_invitation_link_is_never_cached(client, research, carol):
+    client.force_login(carol)
+    response = client.post(url(research, "invite"))
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_staff_role_changes_in_the_admin_are_audited(client, research, superuser, bob, carol):
+    client.force_login(superuser)
+    carol_role = TeamRole.objects.get(team=research, user=carol)
+    alice_role = TeamRole.objects.get(team=research, role=TeamRole.Role.OWNER)
+    form = {
+        "roles-TOTAL_FORMS": "3", "roles-INITIAL_FORMS": "2",
+        "roles-MIN_NUM_FORMS": "0", "roles-MAX_NUM_FORMS": "1000",
+        "roles-0-id": alice_role.pk, "roles-0-team": research.pk,
+        "roles-0-user": alice_role.user_id, "roles-0-role": "owner",
+        "roles-1-id": carol_role.pk, "roles-1-team": research.pk,
+        "roles-1-user": carol.pk, "roles-1-role": "owner",
+        "roles-2-team": research.pk, "roles-2-user": bob.pk, "roles-2-role": "admin",
+    }  # fmt: skip
+    response = client.post(f"/admin/conversations/team/{research.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert (role_of(research, carol), role_of(research, bob)) == ("owner", "admin")
+    entries = AuditEntry.objects.filter(action=AuditEntry.Action.TEAM).order_by("pk")
+    changes = {(e.details["user"], e.details["from"], e.details["to"]) for e in entries}
+    assert changes == {("carol", "admin", "owner"), ("bob", "member", "admin")}
+    assert all(e.details["by"] == "staff" and e.actor == superuser for e in entries)

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST
 from conversations import review
 from conversations.admin.finetune_common import PERM, allowed, say_failure
 from conversations.admin.history import ConversationAdmin
+from conversations.admin.reasons import REASON_LENGTH_MAX
 from conversations.finetune import build, service
 from conversations.llm import LLMError
 from conversations.models import Conversation, ModelConfig, Provider, TrainingFile
@@ -207,6 +208,9 @@ class TrainingFileAdmin(admin.ModelAdmin):
     def build_view(self, request):
         allowed(request, "add_trainingfile")
         form = BuildForm(request.POST)
+        if form.is_valid() and _reason_missing(request.user, form.cleaned_data):
+            missing = gettext("Give a reason for reading someone else's conversation.")
+            form.add_error("reason", missing)
         if not form.is_valid():
             return _build_page(request, form, self.admin_site)
         row = build_from(request, form.cleaned_data)
@@ -246,6 +250,17 @@ class BuildForm(forms.Form):
     )  # fmt: skip
     system_text = forms.CharField(label=_("System prompt text"), required=False,
                                   widget=forms.Textarea(attrs={"rows": 3}))  # fmt: skip
+    # Asked when the selection holds other people's conversations, as an export asks.
+    reason = forms.CharField(
+        label=_("Reason for exporting"), required=False, max_length=REASON_LENGTH_MAX, strip=True,
+        help_text=_("Needed when the selection holds other people's conversations; it is "
+                    "stored in the audit log with each of them and may be shown to the owners."),
+    )  # fmt: skip
+
+
+def _reason_missing(user, data: dict) -> bool:
+    chosen = Conversation.objects.filter(pk__in=_uuids(data["ids"]))
+    return not data["reason"] and chosen.exclude(owner=user).exists()
 
 
 def build_from(request, data: dict) -> TrainingFile | None:
@@ -258,8 +273,8 @@ def build_from(request, data: dict) -> TrainingFile | None:
     export_id = review.new_export_id()
 
     def record(conversations) -> None:
-        review.record_export(request.user, conversations, policy=policy,
-                             export_format="jsonl", export_id=export_id)  # fmt: skip
+        review.record_export(request.user, conversations, policy=policy, export_format="jsonl",
+                             export_id=export_id, purpose=data["reason"])  # fmt: skip
 
     lines = build.write_lines(chosen, branch=data["branch"], system=data["system"],
                               system_text=data["system_text"], on_batch=record)  # fmt: skip

@@ -44,6 +44,7 @@ class SiteSettingsAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "open_signup",
+                    "team_invitations_create_accounts",
                     "default_daily_tokens",
                     "default_monthly_tokens",
                     "default_daily_cost",
@@ -53,6 +54,23 @@ class SiteSettingsAdmin(admin.ModelAdmin):
             },
         ),
         (_("Fine-tuning"), {"fields": ["enable_fine_tuned_models"]}),
+        (
+            _("Moderation"),
+            {
+                "fields": [
+                    "moderation_enabled",
+                    "moderation_provider",
+                    "moderation_model",
+                    "moderation_on_failure",
+                    "moderate_answers",
+                ],
+                "description": _(
+                    "Messages are checked with the provider's moderations endpoint before the "
+                    "model sees them; a flagged message is not sent and its conversation is "
+                    "flagged for review. Nothing is checked until a provider is chosen."
+                ),
+            },
+        ),
     ]
 
     def has_add_permission(self, request) -> bool:

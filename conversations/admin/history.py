@@ -121,7 +121,7 @@ class ConversationAdmin(admin.ModelAdmin):
     readonly_fields = [
         "owner_name", "title", "persona_label", "model_label_column", "created", "updated",
         "message_count_column", "tokens_column", "cost_column", "status_column", "archived",
-        "transcript_link", "flagged_by", "flagged_at",
+        "transcript_link", "flagged_by", "flagged_at", "flag_source",
     ]  # fmt: skip
     fieldsets = [
         (
@@ -145,7 +145,7 @@ class ConversationAdmin(admin.ModelAdmin):
         (
             _("Review"),
             {
-                "fields": ["flagged", "flag_reason", "flagged_by", "flagged_at"],
+                "fields": ["flagged", "flag_reason", "flagged_by", "flagged_at", "flag_source"],
                 # Read when the page renders: it tells the policy in force.
                 "description": lazy(review.flagging_note, str)(),
             },
@@ -239,11 +239,16 @@ class ConversationAdmin(admin.ModelAdmin):
     # --- Flagging ------------------------------------------------------------------
 
     def save_model(self, request, obj, form, change) -> None:
-        if change and {"flagged", "flag_reason"} & set(form.changed_data):
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        if {"flagged", "flag_reason"} & set(form.changed_data):
             # The change view runs in one transaction: the audit row and the save go together.
             was_flagged = bool(form.initial.get("flagged"))
             flags.change_by_staff(conversation=obj, staff=request.user, was_flagged=was_flagged)
-        super().save_model(request, obj, form, change)
+            # Only the review fields: a full save would put back a leaf a turn moved,
+            # or a pin the owner set, since the form was read.
+            obj.save(update_fields=["flagged", "flag_reason", "flagged_by", "flagged_at"])
 
     def get_deleted_objects(self, objs, request):
         """A summary instead of every message: listing them would show their text."""

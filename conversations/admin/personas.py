@@ -57,6 +57,7 @@ class PersonaAdmin(admin.ModelAdmin):
             },
         ),
         (_("Who can use it"), {"fields": ["visibility", "teams"]}),
+        (_("Moderation"), {"fields": ["moderation", "moderation_on_failure"]}),
         (_("History"), {"fields": ["version", "created", "updated"]}),
     ]
 
@@ -70,6 +71,7 @@ class PersonaAdmin(admin.ModelAdmin):
         ),
         (_("Default parameters"), {"fields": ["default_params", "overridable_params"]}),
         (_("Who can use it"), {"fields": ["visibility", "teams"]}),
+        (_("Moderation"), {"fields": ["moderation", "moderation_on_failure"]}),
         (_("History"), {"fields": ["version", "created", "updated"]}),
     ]
 

@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from conversations import teams
 from conversations.models import Team, TeamRole
 
 
@@ -44,6 +45,18 @@ class TeamAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # and goes with its group
+
+    def save_formset(self, request, form, formset, change) -> None:
+        """Staff's role changes are audited like a team owner's on the team page."""
+        before = {role.pk: role.role for role in formset.queryset}
+        super().save_formset(request, form, formset, change)
+        team = form.instance
+        for role in formset.new_objects + [obj for obj, _fields in formset.changed_objects]:
+            details = {"from": before.get(role.pk, "member"), "to": role.role, "by": "staff"}
+            teams.record(request.user, "role", team, user=role.user, details=details)
+        for role in formset.deleted_objects:
+            details = {"from": before.get(role.pk, role.role), "to": "member", "by": "staff"}
+            teams.record(request.user, "role", team, user=role.user, details=details)
 
     @admin.display(description=_("owners"))
     def owners(self, team: Team) -> str:

@@ -9,18 +9,19 @@ tiktoken as the API bills a chat request (``tokens.count_messages``); when
 the model's encoding cannot load the count is an estimate, flagged.
 """
 
-import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 from django.utils.translation import gettext as _
 
-from conversations import tokens
+from conversations import json_input, tokens
 
 ROLES = ("system", "user", "assistant")
 MAX_LISTED_PROBLEMS = 100
 MAX_LISTED_COUNTS = 200
+# A chat example nests a few levels; deeper lines are refused before decoding.
+EXAMPLE_DEPTH_MAX = 32
 
 
 @dataclass
@@ -95,10 +96,10 @@ def check_line(report: Report, number: int, raw: bytes, model: str) -> None:
 def parse_example(raw: bytes) -> tuple[list[dict], str]:
     """The line's messages, or a reason it is not a chat example."""
     try:
-        example = json.loads(raw)
+        example = json_input.loads(raw, depth_max=EXAMPLE_DEPTH_MAX)
     except UnicodeDecodeError:
         return [], _("Not UTF-8 text.")
-    except ValueError:
+    except ValueError:  # not JSON, NaN, or nested deeper than any chat example
         return [], _("Not valid JSON.")
     messages = example.get("messages") if isinstance(example, dict) else None
     if not isinstance(messages, list) or not messages:

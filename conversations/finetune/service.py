@@ -1,11 +1,13 @@
 """What staff do with training files and jobs; every change upstream is audited.
 
 Admin views are synchronous: each upstream call runs on a loop of its own
-(``async_to_sync``) with a client that is closed afterwards, like
-``conversations.admin.upstream``. Uploads go through the httpcore transport
+(``asyncio.run`` in the view's thread, not ``async_to_sync``, which under
+Daphne would run it on the server's loop, file reads and all) with a client
+that is closed afterwards. Uploads go through the httpcore transport
 (it streams a request body from an open file) and are not retried.
 """
 
+import asyncio
 import dataclasses
 import shutil
 import uuid
@@ -13,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -55,7 +56,7 @@ def call(provider: Provider, work: Callable[[TrainingClient], Awaitable[T]], **l
             await client.aclose()
 
     try:
-        return async_to_sync(run)()
+        return asyncio.run(run())
     except LLMError as error:
         record_provider_error(error, provider_id=provider.pk)
         raise

@@ -42,6 +42,7 @@ from .config import ProviderSettings
 from .deadlines import Deadlines
 from .errors import LLMError, ProtocolError, ProviderAddressRefused, error_from_response
 from .events import ChatResult, StreamEvent
+from .moderation import ModerationResult, moderation_body, moderation_results
 from .retry import retry_delay
 from .stream import read_batches
 from .transport import TRANSPORT_ERRORS, build_http_client, opening_error, reading_error
@@ -151,6 +152,15 @@ class LLMClient:
     async def retrieve_model(self, model_id: str) -> dict[str, Any]:
         # Like the OpenAI SDK, keep "/" and ":" as-is (vLLM ids look like org/name).
         return model_object(await self._json("GET", f"/models/{quote(model_id, safe='/:@')}"))
+
+    async def moderate(self, inputs: list[str], model: str) -> list[ModerationResult]:
+        """The moderations endpoint's verdict on each input (an LLMError if it fails)."""
+        payload = moderation_body(inputs, model)
+        try:
+            answer = await self._json("POST", "/moderations", payload)
+            return moderation_results(answer, len(inputs))
+        except LLMError as error:
+            raise error.redact(self.settings.api_key) from None
 
     async def _json(
         self, method: str, path: str, payload: dict | None = None, on_learn: OnLearn | None = None

@@ -114,7 +114,7 @@ class TrainingClient:
 
     async def upload_file(self, path: Path, *, filename: str, purpose: str = "fine-tune") -> dict:
         # httpx streams the open file in 64 KiB reads; the admin calls this on a loop
-        # of its own (async_to_sync), so these short disk reads block no socket.
+        # of its own (asyncio.run in the view's thread), so these reads block no socket.
         with open(path, "rb") as handle:  # noqa: ASYNC230
             files = {"file": (filename, handle, "application/jsonl")}
             request = self.client._http.build_request(

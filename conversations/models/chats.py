@@ -99,6 +99,8 @@ class Conversation(models.Model):
     # id there: importing the same file again finds it instead of a copy.
     import_source = models.CharField(_("imported from"), max_length=20, blank=True)
     import_id = models.CharField(max_length=200, blank=True)
+    # Who set a flag that no person set: "moderation" (conversations.moderation).
+    flag_source = models.CharField(_("flag source"), max_length=20, blank=True)
     # A completion document: the user writes a prompt and a completion model
     # continues it (conversations/turn/completion.py); a chat otherwise.
     mode = models.CharField(
@@ -154,6 +156,14 @@ class Conversation(models.Model):
             return self.flagged_by_id != self.owner_id
         return bool(self.flag_reason)
 
+    @property
+    def system_flag(self) -> str:
+        """What set the flag in force when no person did ("moderation"), else ""; a flag
+        staff set over it since is theirs (``flag_source`` is left as it was)."""
+        if self.flagged and self.flagged_by_id is None:
+            return self.flag_source
+        return ""
+
     def to_dict(self) -> dict:
         persona = self.persona
         return {
@@ -175,6 +185,7 @@ class Conversation(models.Model):
             "current_leaf": str(self.current_leaf_id) if self.current_leaf_id else None,
             "params": self.param_overrides,
             "imported": self.import_source or None,
+            "flag_source": self.system_flag or None,  # "moderation": the system flagged it
         }
 
     def active_branch(self) -> list["Message"]:
@@ -276,6 +287,7 @@ class Message(models.Model):
         STOPPED = "stopped", _("stopped")
         INTERRUPTED = "interrupted", _("interrupted")
         ERROR = "error", _("error")
+        MODERATED = "moderated", _("moderated")
 
     TERMINAL = frozenset(
         {
@@ -285,6 +297,7 @@ class Message(models.Model):
             Status.STOPPED,
             Status.INTERRUPTED,
             Status.ERROR,
+            Status.MODERATED,
         }
     )
 
@@ -335,6 +348,8 @@ class Message(models.Model):
     heartbeat = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(auto_now=True)
+    # What the moderations endpoint said of it (conversations.moderation), else {}.
+    moderation = models.JSONField(default=dict, blank=True)
     # A completion's per-token log probabilities as the API gave them
     # ([{"token", "logprob", "top": {token: logprob}, "offset"}]); None when not asked.
     logprobs = models.JSONField(null=True, blank=True)
@@ -364,7 +379,7 @@ class Message(models.Model):
                 name="unique_message_client_id",
             ),
             models.CheckConstraint(
-                condition=Q(role="user", status="sent")
+                condition=Q(role="user", status__in=["sent", "moderated"])
                 | Q(role="system", status="sent")
                 | (Q(role="assistant") & ~Q(status="sent")),
                 name="message_status_fits_role",
@@ -429,6 +444,7 @@ MESSAGE_COLUMNS = (
     "reasoning", "reasoning_ms", "reasoning_tokens", "notice", "logprobs",
     "persona_version__persona_id", "persona_version__name", "persona_version__version",
     "persona_version__persona__avatar", "persona_version__persona__avatar_image",
+    "moderation",
 )  # fmt: skip
 
 
@@ -457,6 +473,7 @@ def message_dict(row: dict) -> dict:
         "seq": row["stream_seq"],
         "notice": row["notice"],
         "created": row["created"].isoformat(),
+        "moderation": row.get("moderation") or None,
         "logprobs": row["logprobs"],
     }
 

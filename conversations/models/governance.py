@@ -33,6 +33,14 @@ class SiteSettings(models.Model):
     open_signup = models.BooleanField(
         _("open sign-up"), default=False, help_text=_("Anyone can create an account.")
     )
+    team_invitations_create_accounts = models.BooleanField(
+        _("team invitations create accounts"),
+        default=True,
+        help_text=_(
+            "Team owners and admins may invite people who have no account yet. Off: their "
+            "invitations bring in people who have one, and only staff's create accounts."
+        ),
+    )
     default_daily_tokens = models.PositiveBigIntegerField(
         _("default daily tokens per user"), null=True, blank=True, help_text=_("Empty: no limit.")
     )
@@ -83,6 +91,43 @@ class SiteSettings(models.Model):
         ),
     )
     updated = models.DateTimeField(auto_now=True)
+    # Moderation (conversations.moderation): the moderations endpoint checks messages first.
+    moderation_enabled = models.BooleanField(
+        _("check every message with the moderations endpoint"),
+        default=False,
+        help_text=_("Personas can turn the check on for themselves when this is off."),
+    )
+    moderation_provider = models.ForeignKey(
+        "conversations.Provider",
+        verbose_name=_("moderation provider"),
+        null=True,
+        blank=True,
+        related_name="+",
+        on_delete=models.SET_NULL,
+        help_text=_("The provider whose moderations endpoint checks messages."),
+    )
+    moderation_model = models.CharField(
+        _("moderation model"),
+        max_length=200,
+        default="omni-moderation-latest",
+        blank=True,
+        help_text=_(
+            "For example omni-moderation-latest or text-moderation-latest. Empty: the "
+            "provider's default."
+        ),
+    )
+    moderation_on_failure = models.CharField(
+        _("when the moderation check fails"),
+        max_length=6,
+        choices=[("closed", _("refuse the message")), ("open", _("send it, flagged unchecked"))],
+        default="closed",
+        blank=True,  # empty: refuse, as "closed"
+    )
+    moderate_answers = models.BooleanField(
+        _("check finished answers too"),
+        default=False,
+        help_text=_("A flagged answer stays visible; its conversation is flagged for review."),
+    )
 
     class Meta:
         verbose_name = _("site settings")
@@ -145,8 +190,14 @@ class AuditEntry(models.Model):
 
     # Set before saving, not by auto_now_add: the hash covers it.
     created = models.DateTimeField(default=timezone.now, db_index=True)
+    # The entry's hash covers actor_id: deleting the user must not rewrite it
+    # (SET_NULL would, and break the chain), so no constraint and no cascade.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     actor_username = models.CharField(max_length=150)
     action = models.CharField(max_length=30, choices=Action.choices)

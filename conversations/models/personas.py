@@ -83,6 +83,19 @@ class Persona(models.Model):
     version = models.PositiveIntegerField(_("version"), default=0, editable=False)
     created = models.DateTimeField(_("created"), auto_now_add=True)
     updated = models.DateTimeField(_("updated"), auto_now=True)
+    # Moderation (conversations.moderation), set by staff in the admin.
+    moderation = models.BooleanField(
+        _("check messages with the moderations endpoint"),
+        default=False,
+        help_text=_("Checked even when the site-wide check is off."),
+    )
+    moderation_on_failure = models.CharField(
+        _("when the moderation check fails"),
+        max_length=6,
+        blank=True,
+        choices=[("closed", _("refuse the message")), ("open", _("send it, flagged unchecked"))],
+        help_text=_("Empty: as the site settings say."),
+    )
     # For a persona whose model is a completion model: the prompt sent, with
     # {{prompt}} where the user's text goes (appended when it has none).
     prompt_template = models.TextField(_("prompt template"), blank=True, max_length=100_000)
@@ -201,6 +214,9 @@ class Persona(models.Model):
             overridable_params=self.overridable_params,
             starter_prompts=self.starter_prompts,
             visibility=Persona.Visibility.PRIVATE,
+            # A copy keeps staff's moderation: copying must not shed the check.
+            moderation=self.moderation,
+            moderation_on_failure=self.moderation_on_failure,
         )
         if self.avatar_image:
             with self.avatar_image.open("rb") as image:

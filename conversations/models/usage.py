@@ -82,6 +82,7 @@ class UsageDaily(models.Model):
     class Purpose(models.TextChoices):
         CHAT = "chat", _("answers")
         TITLE = "title", _("automatic titles")
+        MODERATION = "moderation", _("moderation checks")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage"

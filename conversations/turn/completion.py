@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from conversations import access, budgets, params, quotas, tokens
 from conversations.models import Conversation, Message, ModelConfig
+from conversations.moderation import policy as moderation_policy
 from conversations.refusals import Refused
 from conversations.turn import limits, resolve
 from conversations.turn.plan import Choice, Replay, Status, TurnPlan, message_dicts
@@ -73,7 +74,13 @@ def start_completion(*, user, worker: str, request: TurnRequest) -> TurnPlan | R
     _save(conversation, answers[0], model, persona, overrides, created, question.content)
     rows = [m.to_dict() for m in [*asked, *answers]]
     body = completion_body(model, prompt, effective, user_pk=user.pk)
-    return _plan(user, conversation, model, body, answers, prompt_tokens, rows)
+    plan = _plan(user, conversation, model, body, answers, prompt_tokens, rows)
+    # The prompt is moderated like a chat question, in the turn's task (conversations.moderation).
+    plan.moderation = moderation_policy.check_for(
+        user=user, conversation=conversation, persona=persona, question_id=question.id,
+        text=question.content if asked else None,
+    )  # fmt: skip
+    return plan
 
 
 # --- Which document, which prompt --------------------------------------------------

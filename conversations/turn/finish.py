@@ -24,6 +24,9 @@ from conversations.turn.plan import (
     message_dicts,
 )
 
+# Ends that come before the upstream call (conversations.moderation).
+NOTHING_SENT = frozenset({"moderated", "moderation_unavailable"})
+
 
 @transaction.atomic
 def finish_turn(
@@ -79,6 +82,8 @@ def _store_outcome(
         if usage.reasoning_tokens is not None:
             reasoning = usage.reasoning_tokens
     prompt = usage.prompt_tokens if usage else plan.prompt_tokens
+    if outcome.error_code in NOTHING_SENT:  # the model was never asked: no prompt to count
+        prompt = 0
     Message.objects.filter(pk=outcome.message_id).update(
         content=outcome.content,
         status=outcome.status,

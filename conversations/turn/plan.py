@@ -37,6 +37,7 @@ class TurnPlan:
     continuing: bool = False
     mend_seam: bool = False  # a continuation the server wrote afresh: join it (turn.seam)
     uncached_counts: dict[UUID, tuple[int, str]] = field(default_factory=dict)
+    moderation: Any = None  # a conversations.moderation.policy.Check, when the question is checked
     endpoint: str = "chat"  # "completions": a completion document (turn.completion)
 
 

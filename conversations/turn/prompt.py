@@ -81,7 +81,7 @@ WITH RECURSIVE branch (id, parent_id, depth) AS (
     FROM {table} m JOIN branch b ON m.id = b.parent_id
     WHERE b.depth < %s
 )
-SELECT m.id, m.role, m.content, m.content_tokens, m.content_tokens_encoding
+SELECT m.id, m.role, m.content, m.content_tokens, m.content_tokens_encoding, m.status
 FROM branch b JOIN {table} m ON m.id = b.id
 ORDER BY b.depth DESC
 """
@@ -89,7 +89,9 @@ BRANCH_DEPTH_MAX = 100_000
 
 
 def stored_branch(conversation: Conversation, leaf_id: UUID | None) -> list[BranchRow]:
-    """The messages from the root to `leaf_id`, less answers that hold no text."""
+    """The messages from the root to `leaf_id`, less answers that hold no text and
+    questions the moderation check refused (never sent; `leaf_id` itself is kept:
+    a regenerate asks the check again)."""
     if leaf_id is None:
         return []
     pk = Message._meta.pk
@@ -98,10 +100,12 @@ def stored_branch(conversation: Conversation, leaf_id: UUID | None) -> list[Bran
     with connection.cursor() as cursor:
         cursor.execute(sql, [*ids, BRANCH_DEPTH_MAX])
         rows = cursor.fetchall()
+    refused = Message.Status.MODERATED
     return [
         BranchRow(pk.to_python(id_), role, content, count, encoding or "")
-        for id_, role, content, count, encoding in rows
-        if content or role == Message.Role.USER
+        for id_, role, content, count, encoding, status in rows
+        if (content or role == Message.Role.USER)
+        and (status != refused or pk.to_python(id_) == leaf_id)
     ]
 
 

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from conversations import access, budgets, quotas, tokens
 from conversations.models import Conversation, Message
+from conversations.moderation import policy as moderation_policy
 from conversations.refusals import Refused
 from conversations.turn import completion, limits, resolve, seam, shaping
 from conversations.turn.plan import Choice, Replay, Status, TurnPlan, message_dicts
@@ -73,7 +74,13 @@ def start_turn(*, user, worker: str, request: TurnRequest) -> TurnPlan | Replay:
     announce = asked
     choices = [Choice(answer.id) for answer in answers]
     rows = [m.to_dict() for m in [*announce, *answers]]  # made just now: no second read
-    return _plan(user, conversation, model, effective, context, choices, rows)
+    plan = _plan(user, conversation, model, effective, context, choices, rows)
+    # The question is checked in the turn's task, before the upstream call (moderation).
+    plan.moderation = moderation_policy.check_for(
+        user=user, conversation=conversation, persona=persona, question_id=question_id,
+        text=request.content if asked else None,
+    )  # fmt: skip
+    return plan
 
 
 def _conversation_and_target(user, request: TurnRequest) -> tuple[Conversation, object, bool]:

@@ -18,6 +18,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from conversations import budgets, errors, frames, llm, upstream
+from conversations.moderation import gate as moderation_gate
 from conversations.turn import quirks, recovery, seam, titles
 from conversations.turn.fanout import RemoteFanout
 from conversations.turn.finish import finish_turn
@@ -212,6 +213,7 @@ class Turn:
     async def run(self) -> None:
         status, error = None, None
         try:
+            await moderation_gate.check_question(self.plan.moderation, self.hub)
             await self._stream()
         except asyncio.CancelledError:
             status = Status.STOPPED if self.stop_requested else None
@@ -219,6 +221,8 @@ class Turn:
                 status, error = Status.INTERRUPTED, llm.StreamInterrupted(WORKER_STOPPED)
         except AnswersCapped:  # leaving the stream closed the upstream request
             pass
+        except moderation_gate.Moderated as exc:
+            status, error = Status.MODERATED, exc
         except llm.StreamInterrupted as exc:
             status, error = Status.INTERRUPTED, exc
         except llm.LLMError as exc:
@@ -387,6 +391,13 @@ class Turn:
         if messages:
             await self._name_conversation()
             await self._warn_of_budget()
+            await self._moderate_answers(messages)
+
+    async def _moderate_answers(self, messages: list[dict]) -> None:
+        try:
+            await moderation_gate.check_answers(self.plan.moderation, messages, self.hub)
+        except Exception:  # the answer is stored and shown; only its review flag is missing
+            logger.exception("Moderating the answers of %s failed", self.conversation_id)
 
     async def _warn_of_budget(self) -> None:
         """Tell the tabs when a budget of the owner is 80 % used (the page shows it too)."""

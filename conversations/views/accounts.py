@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -39,7 +40,22 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "accounts/invitation_invalid.html", status=410)
     if request.user.is_authenticated:  # someone with an account joins the invitation's teams
         return team_views.join_page(request, invitation)
+    if not _may_create_account(invitation):
+        messages.info(
+            request, _("This invitation is for people who have an account: sign in to join.")
+        )
+        return redirect_to_login(request.get_full_path())
     return _signup_form(request, invitation=invitation)
+
+
+def _may_create_account(invitation: Invitation) -> bool:
+    """Staff's invitations make accounts; a team admin's do where staff allow it (a
+    site setting), else they bring into the team only people who have an account."""
+    inviter = invitation.created_by
+    if inviter is None or inviter.is_staff:
+        return True
+    site = SiteSettings.load()
+    return site.open_signup or site.team_invitations_create_accounts
 
 
 def _signup_form(request: HttpRequest, invitation: Invitation | None) -> HttpResponse:

@@ -9,6 +9,7 @@ from django.urls import get_script_prefix, reverse
 from conversations import access, budgets, errors, params, readings
 from conversations.models import Conversation, ModelConfig, Persona, Profile
 from conversations.models.providers import default_model_for
+from conversations.moderation import categories as moderation_categories
 from conversations.routing import CHAT_SOCKET
 from conversations.views.api.conversations import sidebar_page, thread
 
@@ -43,6 +44,7 @@ def _chat_page(request: HttpRequest, conversation: Conversation | None) -> HttpR
         "rules": params.describe(),
         "max_message_chars": settings.CHATSITE_MAX_MESSAGE_CHARS,
         "error_messages": errors.user_messages(),
+        "moderation_categories": moderation_categories.names(),
         "urls": _urls(),
         "completion_models": _completion_models(request.user),
     }

@@ -7,12 +7,14 @@ HTTP. A shared view never shows a system prompt.
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from conversations import access, sharing
 from conversations.models import Conversation
 
 
+@never_cache  # the page may show a new link, which must not sit in a cache
 @require_http_methods(["GET", "POST"])
 def share_page(request: HttpRequest, conversation_id) -> HttpResponse:
     conversation = access.conversation_for(request.user, conversation_id)

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import access, quotas, teams
@@ -36,6 +37,7 @@ def team_detail(request: HttpRequest, team_id) -> HttpResponse:
     return _detail(request, team)
 
 
+@never_cache  # the page may show a new link, which must not sit in a cache
 @require_POST
 def team_invite(request: HttpRequest, team_id) -> HttpResponse:
     team = access.team_for(request.user, team_id)

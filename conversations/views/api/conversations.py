@@ -83,8 +83,9 @@ def _parse_cursor(cursor: str) -> tuple[bool, datetime, uuid.UUID]:
 def conversation_detail(request: HttpRequest, conversation_id) -> HttpResponse:
     conversation = access.conversation_for(request.user, conversation_id)
     if request.method == "PATCH":
-        _change(conversation, json_body(request, PATCH_BODY_MAX), user=request.user)
+        conversation = _change(conversation, json_body(request, PATCH_BODY_MAX), user=request.user)
     elif request.method == "DELETE":
+        flags.check_owner_delete(conversation=conversation, owner=request.user)
         _delete(conversation)
         return HttpResponse(status=204)
     return JsonResponse(thread(conversation))
@@ -99,7 +100,7 @@ def thread(conversation: Conversation) -> dict:
 EDITABLE = {"title": str, "pinned": bool, "archived": bool, "flagged": bool, "current_leaf": str}
 
 
-def _change(conversation: Conversation, changes: dict, *, user) -> None:
+def _change(conversation: Conversation, changes: dict, *, user) -> Conversation:
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise BadInput(_("These fields cannot be changed: %s") % ", ".join(sorted(unknown)))
@@ -109,17 +110,26 @@ def _change(conversation: Conversation, changes: dict, *, user) -> None:
     if "flagged" in changes:  # a refused unflag is recorded, and nothing of the body applies
         flags.check_owner_change(conversation=conversation, owner=user, flagged=changes["flagged"])
     with transaction.atomic():
+        # Read again under a lock: staff may be flagging it, or a turn moving its leaf.
+        conversation = access.conversation_for(user, conversation.pk, lock=True)
+        fields = set()
         if "flagged" in changes:
             flags.change_by_owner(conversation=conversation, owner=user, flagged=changes["flagged"])
+            fields |= {"flagged", "flag_reason", "flagged_by", "flagged_at"}
         if "title" in changes:
             conversation.title = clean_text(changes["title"]).strip()[:TITLE_LENGTH_MAX]
+            fields.add("title")
         for flag in ("pinned", "archived"):
             if flag in changes:
                 setattr(conversation, flag, changes[flag])
+                fields.add(flag)
         if "current_leaf" in changes:
             conversation.current_leaf = _message_in(conversation, changes["current_leaf"])
-        conversation.save()
+            fields.add("current_leaf")
+        if fields:
+            conversation.save(update_fields=sorted(fields))
     announce_conversation(conversation)
+    return conversation
 
 
 def _message_in(conversation: Conversation, message_id: str) -> Message:

@@ -29,6 +29,11 @@ export class FlagControl {
     this.button.title = byStaff
       ? gettext("Staff flagged this conversation for review; only staff can remove the flag.")
       : gettext("A flag marks a conversation for review by staff; the change is recorded.");
+    if (byStaff && c.flag_source === "moderation") {
+      // Nobody set it: the moderation check did (docs/admin.md, "Moderation").
+      this.state.textContent = gettext("Flagged for review by the moderation check");
+      this.button.title = gettext("The moderation check flagged this conversation; only staff can remove the flag.");
+    }
   }
 
   async toggle() {

@@ -32,6 +32,7 @@ class ChatPage {
       list: $("messages"),
       jump: $("jump"),
       errorMessages: boot.error_messages || {},
+      moderationCategories: boot.moderation_categories || {},
       handlers: {
         regenerate: (m) => this.regenerate(m),
         retry: (m) => this.regenerate(m),
@@ -354,6 +355,7 @@ class ChatPage {
     if (conversation.id === this.thread.id) {
       Object.assign(this.thread.conversation, conversation);
       this.showTitle();
+      this.flag.show(this.thread.conversation); // e.g. the moderation check flagged it
     }
     this.sidebar.upsert(conversation);
   }
@@ -428,7 +430,13 @@ class ChatPage {
   remove(conversation) {
     this.sidebar.remove(conversation.id);
     if (conversation.id === this.thread.id) this.newChat();
-    const timer = setTimeout(() => this.reallyDelete(conversation.id), UNDO_FOR);
+    const timer = setTimeout(() => {
+      this.reallyDelete(conversation.id).catch((error) => {
+        // Refused (a conversation staff flagged for review stays): put it back and say why.
+        this.sidebar.upsert(conversation);
+        this.toast(error.message, gettext("Dismiss"), () => {});
+      });
+    }, UNDO_FOR);
     this.deletions.set(conversation.id, timer);
     this.toast(interpolate(gettext("Deleted “%(title)s”."), { title: conversation.title || gettext("New chat") }), gettext("Undo"), () => {
       clearTimeout(this.deletions.get(conversation.id));

@@ -94,6 +94,7 @@ export class Thread {
     message.finish_reason = frame.finish_reason || "";
     message.error_code = frame.error ? frame.error.code : "";
     message.error_message = frame.error ? frame.error.message : "";
+    if (frame.moderation !== undefined) message.moderation = frame.moderation;
     message.prompt_tokens = frame.usage.prompt_tokens;
     message.completion_tokens = frame.usage.completion_tokens;
     message.usage_estimated = frame.usage.estimated;

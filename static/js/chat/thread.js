@@ -12,17 +12,19 @@ const STATUS_TEXT = {
   filtered: () => gettext("The provider's content filter stopped this answer."),
   interrupted: () => gettext("Interrupted: the answer did not finish."),
   error: () => gettext("The answer failed."),
+  moderated: () => gettext("Not sent."),
 };
 const EDIT_MAX_HEIGHT = 0.5; // of the window: a longer message scrolls inside the box
 const MAC = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
 
 export class ThreadView {
-  constructor({ scroller, list, jump, handlers, errorMessages = {} }) {
+  constructor({ scroller, list, jump, handlers, errorMessages = {}, moderationCategories = {} }) {
     this.scroller = scroller;
     this.list = list;
     this.jump = jump;
     this.handlers = handlers;
     this.errorMessages = errorMessages; // error code → text in the page's language (server's table)
+    this.moderationCategories = moderationCategories; // moderation category → its name, likewise
     this.retries = new Map(); // answer id → when the provider is tried again (ms)
     this.retryTimer = null;
     this.nodes = new Map();
@@ -228,7 +230,15 @@ export class ThreadView {
     status.hidden = false;
     // The text for the code, never the provider's own words (they stay in the server log).
     const reason = this.errorMessages[message.error_code] || message.error_message;
-    status.textContent = describe() + (reason ? ` ${reason}` : "");
+    status.textContent = describe() + (reason ? ` ${reason}` : "") + this.flaggedFor(message);
+  }
+
+  // A question the moderation check refused: which categories, by their names.
+  flaggedFor(message) {
+    const categories = (message.moderation && message.moderation.categories) || [];
+    if (message.status !== "moderated" || !categories.length) return "";
+    const names = categories.map((code) => this.moderationCategories[code] || code);
+    return " " + interpolate(gettext("Flagged for: %(categories)s."), { categories: names.join(", ") });
   }
 
   // Our question is on its way: the server's echo replaces it.
