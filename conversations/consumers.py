@@ -115,6 +115,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._start(frame)
 
     on_regenerate = on_edit = on_continue = on_send
+    on_complete = on_send  # a completion document's prompt: the same turn entry
 
     async def _start(self, frame) -> None:
         start = partial(start_turn, user=self.user, worker=self.runtime.channel)

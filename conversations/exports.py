@@ -37,7 +37,7 @@ MESSAGE_FIELDS = (
     "id", "conversation", "parent", "role", "content", "status", "finish_reason",
     "error_code", "model_name", "persona_version", "params", "prompt_tokens",
     "completion_tokens", "usage_estimated", "ttft_ms", "created",
-    "reasoning", "reasoning_tokens", "reasoning_ms",
+    "reasoning", "reasoning_tokens", "reasoning_ms", "logprobs",
 )  # fmt: skip
 
 
@@ -153,6 +153,7 @@ def json_object(thread: Thread, site_prompt: str) -> str:
         "updated": conversation.updated.isoformat(),
         "system_prompt": "\n\n".join(p for p in (site_prompt, thread.persona_prompt()) if p),
         "messages": [_message_object(m, m.id in active) for m in thread.messages],
+        "mode": conversation.mode,  # "completion": a completion document
     }
     return json.dumps(document, ensure_ascii=False, indent=1)
 
@@ -179,6 +180,7 @@ def _message_object(message: Message, active: bool) -> dict:
         "reasoning_tokens": message.reasoning_tokens,
         "reasoning_ms": message.reasoning_ms,
         "created": message.created.isoformat(),
+        **({"logprobs": message.logprobs} if message.logprobs is not None else {}),
     }
 
 

@@ -82,6 +82,17 @@ SCHEMAS: dict[str, dict[str, tuple[str, bool]]] = {
     },
     "unsubscribe": {},
     "ping": {},
+    # A prompt for a completion model: a new completion document, or the next
+    # prompt in one (docs/protocol.md).
+    "complete": {
+        "conversation_id": ("uuid", False),
+        "content": ("content", True),
+        "client_id": ("client_id", True),
+        "persona_id": ("uuid", False),
+        "model": ("model", False),
+        "params": ("object", False),
+        "parent_id": ("uuid", False),
+    },
 }
 
 
@@ -288,7 +299,13 @@ def done_frame(message: dict) -> dict:
             else None
         ),
         "moderation": message.get("moderation"),
+        **_logprobs(message),
     }
+
+
+def _logprobs(message: dict) -> dict:
+    """A completion's token log probabilities, when it asked for them (docs/protocol.md)."""
+    return {"logprobs": message["logprobs"]} if message.get("logprobs") is not None else {}
 
 
 def retrying_frame(

@@ -303,3 +303,117 @@ def effective_params(
     """
     check_overridable(overrides, overridable)
     return {**model_defaults, **persona_defaults, **overrides}
+
+
+# --- Text completions (completion models) --------------------------------------
+# The seeds' /v1/completions table. Shared rules (temperature, top_p, the
+# penalties, stop, logit_bias, n) are the chat ones above; what only the
+# completions endpoint takes is here. ``prompt`` is the document itself and
+# ``user`` is set by the server, as for chat.
+
+COMPLETION_MAX_TOKENS_DEFAULT = 16  # the API's own default
+LOGPROBS_MAX = 5
+BEST_OF_MAX = 20  # each candidate is a full generation, billed as such
+SUFFIX_LENGTH_MAX = 100_000
+
+
+def _boolean(value: Any, limits: ModelLimits) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid(_("must be true or false."))
+    return value
+
+
+def _logprobs(value: Any, limits: ModelLimits) -> int:
+    return _integer(value, 0, LOGPROBS_MAX)
+
+
+def _best_of(value: Any, limits: ModelLimits) -> int:
+    return _integer(value, 1, BEST_OF_MAX)
+
+
+def _suffix(value: Any, limits: ModelLimits) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(_("must be a text."))
+    if len(value) > SUFFIX_LENGTH_MAX:
+        raise _Invalid(_("must be at most %(max)s characters.") % {"max": SUFFIX_LENGTH_MAX})
+    return clean_text(value)
+
+
+COMPLETION_RULES: dict[str, Callable[[Any, ModelLimits], Any]] = {
+    "suffix": _suffix,
+    "max_tokens": _max_tokens,
+    "temperature": _ranged("temperature"),
+    "top_p": _ranged("top_p"),
+    "n": _n,
+    "stream": _boolean,
+    "logprobs": _logprobs,
+    "echo": _boolean,
+    "stop": _stop,
+    "presence_penalty": _ranged("presence_penalty"),
+    "frequency_penalty": _ranged("frequency_penalty"),
+    "best_of": _best_of,
+    "logit_bias": _logit_bias,
+}
+COMPLETION_PARAM_NAMES = tuple(COMPLETION_RULES)
+
+
+def validate_completion_params(raw: Any, limits: ModelLimits | None = None) -> dict[str, Any]:
+    """Cleaned completion parameters, or ParamsInvalid naming every bad one.
+
+    Each alone by COMPLETION_RULES, then together: ``best_of`` must be greater
+    than ``n`` and cannot stream.
+    """
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ParamsInvalid({"params": _("must be an object of parameter names to values.")})
+    limits = limits or ModelLimits()
+    cleaned, errors = {}, {}
+    for name, value in raw.items():
+        if name not in COMPLETION_RULES:
+            errors[clean_text(str(name))] = _("is not a parameter you can set.")
+        elif value is not None:
+            try:
+                cleaned[name] = COMPLETION_RULES[name](value, limits)
+            except _Invalid as error:
+                errors[name] = str(error)
+    if errors:
+        raise ParamsInvalid(errors)
+    check_completion_combination(cleaned)
+    return cleaned
+
+
+def check_completion_combination(values: Mapping[str, Any]) -> None:
+    """The rules between parameters (run again on the effective parameters of a turn)."""
+    best_of = values.get("best_of")
+    if best_of is None:
+        return
+    if best_of <= values.get("n", 1):
+        raise ParamsInvalid({"best_of": _("must be greater than n.")})
+    if values.get("stream"):
+        raise ParamsInvalid({"best_of": _("cannot be used with stream: the result comes whole.")})
+
+
+def check_completion_fits(prompt_tokens: int, max_tokens: int, limits: ModelLimits) -> None:
+    """The prompt's tokens plus max_tokens must fit the model's context window."""
+    window = limits.context_window
+    if window and prompt_tokens + max_tokens > window:
+        message = _(
+            "with a prompt of %(prompt)s tokens, must be at most %(room)s "
+            "(the model's context window is %(window)s tokens)."
+        ) % {"prompt": prompt_tokens, "room": max(0, window - prompt_tokens), "window": window}
+        raise ParamsInvalid({"max_tokens": message})
+
+
+def describe_completion(limits: ModelLimits | None = None) -> dict[str, dict]:
+    """The completion rules as data, for the document page's parameters panel."""
+    limits = limits or ModelLimits()
+    shared = describe(ModelLimits(limits.model, limits.context_window, limits.max_output_tokens))
+    rules = {name: shared[name] for name in COMPLETION_RULES if name in shared}
+    rules["max_tokens"]["default"] = COMPLETION_MAX_TOKENS_DEFAULT
+    rules["suffix"] = {"kind": "text", "max_length": SUFFIX_LENGTH_MAX}
+    rules["stream"] = {"kind": "boolean", "default": True}
+    rules["echo"] = {"kind": "boolean", "default": False}
+    rules["logprobs"] = {"kind": "integer", "min": 0, "max": LOGPROBS_MAX}
+    rules["best_of"] = {"kind": "integer", "min": 1, "max": BEST_OF_MAX, "default": 1}
+    return rules

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from conversations.views import accounts, chat, portability
+from conversations.views import accounts, chat, documents, portability
 from conversations.views import readings as readings_views
 from conversations.views import sharing as sharing_views
 from conversations.views.api import conversations as conversation_api
@@ -36,4 +36,10 @@ urlpatterns += [
         name="shared_conversation",
     ),
     path("s/<str:token>/", sharing_views.shared_link, name="shared_link"),
+]
+
+# Completion documents (conversations.views.documents; the turn is turn.completion).
+urlpatterns += [
+    path("documents/new/", documents.new_document, name="new_document"),
+    path("documents/<uuid:conversation_id>/", documents.document_page, name="document"),
 ]

@@ -84,6 +84,7 @@ from typing import Any
 from aiohttp import web
 
 from tests import fake_moderation
+from tests.fake_completions import FakeCompletions
 from tests.fakefinetune import FakeFineTuning
 
 FRIENDLY_REPLY = ["Hello", "!", " 👋", " I'm", " a", " fake", " model", ".", " How", " can"]
@@ -565,6 +566,7 @@ class FakeUpstream:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self.fine_tuning = FakeFineTuning(self.models)
+        self.completions = FakeCompletions()  # POST /v1/completions (tests.fake_completions)
 
     @property
     def base_url(self) -> str:
@@ -671,6 +673,7 @@ class FakeUpstream:
         app.router.add_post("/v1/chat/completions", self._chat)
         self.fine_tuning.routes(app)
         fake_moderation.routes(app, self._json)  # /v1/moderations
+        self.completions.routes(app, RECORD)
         app.router.add_route("*", "/{tail:.*}", self._unknown_path)
         # handler_cancellation: a client going away cancels its handler,
         # which is how disconnects get recorded (also mid-hang).

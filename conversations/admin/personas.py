@@ -42,7 +42,10 @@ class PersonaAdmin(admin.ModelAdmin):
             _("Avatar"),
             {"fields": ["avatar_preview", "avatar", "avatar_upload", "remove_avatar_image"]},
         ),
-        (_("How it answers"), {"fields": ["system_prompt", "model", "starter_prompts"]}),
+        (
+            _("How it answers"),
+            {"fields": ["system_prompt", "model", "starter_prompts", "prompt_template"]},
+        ),
         (
             _("Default parameters"),
             {
@@ -62,7 +65,10 @@ class PersonaAdmin(admin.ModelAdmin):
     view_fieldsets = [
         (None, {"fields": ["owner", "name", "description"]}),
         (_("Avatar"), {"fields": ["avatar_preview", "avatar"]}),
-        (_("How it answers"), {"fields": ["system_prompt", "model", "starter_prompts"]}),
+        (
+            _("How it answers"),
+            {"fields": ["system_prompt", "model", "starter_prompts", "prompt_template"]},
+        ),
         (_("Default parameters"), {"fields": ["default_params", "overridable_params"]}),
         (_("Who can use it"), {"fields": ["visibility", "teams"]}),
         (_("Moderation"), {"fields": ["moderation", "moderation_on_failure"]}),

@@ -52,11 +52,12 @@ class PersonaForm(ParameterFields, forms.ModelForm):
         model = Persona
         fields = [
             "name", "avatar", "description", "system_prompt", "model", "visibility", "teams",
-            "overridable_params", "starter_prompts",
+            "overridable_params", "starter_prompts", "prompt_template",
         ]  # fmt: skip
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
             "system_prompt": forms.Textarea(attrs={"rows": 10}),
+            "prompt_template": forms.Textarea(attrs={"rows": 6}),
             "visibility": forms.RadioSelect,
             "teams": forms.CheckboxSelectMultiple,
         }
@@ -65,6 +66,11 @@ class PersonaForm(ParameterFields, forms.ModelForm):
             "avatar": _("An emoji, e.g. 🦜"),
             "system_prompt": _("Sent after the site-wide prompt and before the conversation."),
             "model": _("Empty: each user's default model."),
+            "prompt_template": _(
+                "For a completion model only, instead of a system prompt: the text sent, "
+                "with {{prompt}} where the user's text goes (without it, the text is added "
+                "at the end)."
+            ),
         }
 
     def __init__(self, *args, user=None, **kwargs):
@@ -77,6 +83,8 @@ class PersonaForm(ParameterFields, forms.ModelForm):
         if "teams" in self.fields:
             self.fields["teams"].queryset = self._teams()
             self.fields["teams"].help_text = _("Who sees a persona shared with teams.")
+        if "prompt_template" in self.fields:  # its last line break is part of the prompt
+            self.fields["prompt_template"].strip = False
         self.initial["starter_prompts"] = "\n".join(self.instance.starter_prompts or [])
         # Open unless the persona sets and locks it (older personas locked unset ones
         # too, which fixed nothing: Persona.locked_params ignores those locks).
@@ -88,10 +96,13 @@ class PersonaForm(ParameterFields, forms.ModelForm):
         return self.editor.has_perm(CHANGE_ANY_PERSONA)
 
     def _models(self):
-        models = ModelConfig.objects.filter(kind=ModelConfig.Kind.CHAT)
+        kinds = [ModelConfig.Kind.CHAT, ModelConfig.Kind.COMPLETION]  # completion: a template
+        models = ModelConfig.objects.filter(kind__in=kinds)
         if not self._may_change_any():
             usable = ModelConfig.objects.usable_by(self.editor).values("pk")
-            models = ModelConfig.objects.filter(Q(pk__in=usable) | Q(pk=self.instance.model_id))
+            documents = ModelConfig.objects.completions_usable_by(self.editor).values("pk")
+            mine = Q(pk__in=usable) | Q(pk__in=documents) | Q(pk=self.instance.model_id)
+            models = ModelConfig.objects.filter(mine)
         return models.select_related("provider")
 
     def _teams(self):

@@ -26,7 +26,7 @@ from .errors import (
     UpstreamTimeout,
     redact,
 )
-from .events import ChatResult, Delta, Finish, Reasoning, StreamEvent, Usage
+from .events import ChatResult, Delta, Finish, Logprobs, Reasoning, StreamEvent, Usage
 from .pool import close_all, get_client
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "LLMClient",
     "LLMError",
     "Learnt",
+    "Logprobs",
     "ModelNotFound",
     "PermissionDenied",
     "ProtocolError",

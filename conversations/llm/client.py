@@ -37,6 +37,7 @@ import httpx
 
 from . import address
 from .adapt import Learnt, adapted
+from .completions import completion_chunk_events, completion_result_events
 from .config import ProviderSettings
 from .deadlines import Deadlines
 from .errors import LLMError, ProtocolError, ProviderAddressRefused, error_from_response
@@ -100,6 +101,34 @@ class LLMClient:
             )
             try:
                 async for batch in read_batches(response, deadlines):
+                    yield batch
+            finally:
+                await response.aclose()
+        except LLMError as error:
+            raise error.redact(self.settings.api_key) from None
+
+    async def stream_completion_batches(
+        self,
+        body: dict[str, Any],
+        on_retry: OnRetry | None = None,
+        on_learn: OnLearn | None = None,
+    ) -> AsyncIterator[list[StreamEvent]]:
+        """A text completion (``/completions``) as batches of Delta, Logprobs, Finish and
+        Usage events: streamed when ``body["stream"]`` is true, else one batch of the
+        whole result (``best_of`` cannot stream)."""
+        deadlines = Deadlines(self.settings)
+        try:
+            if not body.get("stream"):
+                payload = plain_body(body)
+                result = await self._json("POST", "/completions", payload, on_learn)
+                yield completion_result_events(result)
+                return
+            payload = stream_body(body)
+            response = await self._open(
+                "POST", "/completions", payload, deadlines, on_retry, on_learn
+            )
+            try:
+                async for batch in read_batches(response, deadlines, completion_chunk_events):
                     yield batch
             finally:
                 await response.aclose()

@@ -40,7 +40,16 @@ class Usage:
     reasoning_tokens: int | None = None  # the part of completion_tokens spent reasoning
 
 
-StreamEvent = Delta | Reasoning | Finish | Usage
+@dataclass(frozen=True, slots=True)
+class Logprobs:
+    """Per-token log probabilities of the text of choice ``index`` (completions):
+    entries ``{"token", "logprob", "top": {token: logprob}, "offset"}``, in order."""
+
+    index: int
+    entries: tuple
+
+
+StreamEvent = Delta | Reasoning | Finish | Usage | Logprobs
 
 
 @dataclass(frozen=True, slots=True)

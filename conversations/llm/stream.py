@@ -12,7 +12,7 @@ so it is not mistaken for an answer cut short.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 
@@ -24,13 +24,16 @@ from .text import SurrogateMender
 from .transport import TRANSPORT_ERRORS, reading_error
 from .wire import DONE, chunk_events
 
+# One event's data → its events: chat chunks (wire) or text completions (completions).
+ChunkParser = Callable[[str], list[StreamEvent]]
+
 # After [DONE] the terminating chunk is normally already in flight; waiting
 # briefly for it lets the connection go back to the pool instead of closing.
 DRAIN_SECONDS = 0.5
 
 
 async def read_batches(
-    response: httpx.Response, deadlines: Deadlines
+    response: httpx.Response, deadlines: Deadlines, parse: ChunkParser = chunk_events
 ) -> AsyncIterator[list[StreamEvent]]:
     """The events of each piece of body that arrived, together.
 
@@ -46,7 +49,7 @@ async def read_batches(
         batch: list[StreamEvent] = []
         failure, finished = None, False
         try:
-            finished = _read(decoder, chunk, choices, batch)
+            finished = _read(decoder, chunk, choices, batch, parse)
         except LLMError as error:
             failure = error
         deadlines.progress()
@@ -74,13 +77,15 @@ async def _next_chunk(
         raise
 
 
-def _read(decoder: SSEDecoder, chunk: bytes, choices: ChoiceTracker, batch: list) -> bool:
+def _read(
+    decoder: SSEDecoder, chunk: bytes, choices: ChoiceTracker, batch: list, parse: ChunkParser
+) -> bool:
     """Add the chunk's events to batch; True once [DONE] arrived."""
     for event in decode(decoder, chunk):
         if event.data == DONE:
             batch.extend(choices.held_text())
             return True
-        for item in chunk_events(event.data):
+        for item in parse(event.data):
             item = choices.note(item)
             if item is not None:
                 batch.append(item)

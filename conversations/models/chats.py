@@ -101,6 +101,14 @@ class Conversation(models.Model):
     import_id = models.CharField(max_length=200, blank=True)
     # Who set a flag that no person set: "moderation" (conversations.moderation).
     flag_source = models.CharField(_("flag source"), max_length=20, blank=True)
+    # A completion document: the user writes a prompt and a completion model
+    # continues it (conversations/turn/completion.py); a chat otherwise.
+    mode = models.CharField(
+        _("mode"),
+        max_length=12,
+        choices=[("chat", _("chat")), ("completion", _("completion document"))],
+        default="chat",
+    )
 
     objects = ConversationQuerySet.as_manager()
 
@@ -167,6 +175,7 @@ class Conversation(models.Model):
             "flagged_by_staff": self.flagged_by_staff,
             "created": self.created.isoformat(),
             "updated": self.updated.isoformat(),
+            "mode": self.mode,
             "persona": (
                 {"id": str(persona.id), "name": persona.name, "avatar": persona.avatar}
                 if persona
@@ -341,6 +350,9 @@ class Message(models.Model):
     updated = models.DateTimeField(auto_now=True)
     # What the moderations endpoint said of it (conversations.moderation), else {}.
     moderation = models.JSONField(default=dict, blank=True)
+    # A completion's per-token log probabilities as the API gave them
+    # ([{"token", "logprob", "top": {token: logprob}, "offset"}]); None when not asked.
+    logprobs = models.JSONField(null=True, blank=True)
 
     objects = MessageQuerySet.as_manager()
 
@@ -429,7 +441,7 @@ MESSAGE_COLUMNS = (
     "id", "conversation_id", "parent_id", "role", "content", "status", "finish_reason",
     "error_code", "error_message", "model_name", "params", "prompt_tokens",
     "completion_tokens", "usage_estimated", "ttft_ms", "stream_seq", "created",
-    "reasoning", "reasoning_ms", "reasoning_tokens", "notice",
+    "reasoning", "reasoning_ms", "reasoning_tokens", "notice", "logprobs",
     "persona_version__persona_id", "persona_version__name", "persona_version__version",
     "persona_version__persona__avatar", "persona_version__persona__avatar_image",
     "moderation",
@@ -462,6 +474,7 @@ def message_dict(row: dict) -> dict:
         "notice": row["notice"],
         "created": row["created"].isoformat(),
         "moderation": row.get("moderation") or None,
+        "logprobs": row["logprobs"],
     }
 
 

@@ -16,7 +16,14 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from conversations.ids import uuid7
-from conversations.params import PARAM_NAMES, ModelLimits, ParamsInvalid, validate_params
+from conversations.params import (
+    COMPLETION_PARAM_NAMES,
+    PARAM_NAMES,
+    ModelLimits,
+    ParamsInvalid,
+    validate_completion_params,
+    validate_params,
+)
 
 STARTER_PROMPTS_MAX = 6
 STARTER_PROMPT_LENGTH_MAX = 500
@@ -89,6 +96,9 @@ class Persona(models.Model):
         choices=[("closed", _("refuse the message")), ("open", _("send it, flagged unchecked"))],
         help_text=_("Empty: as the site settings say."),
     )
+    # For a persona whose model is a completion model: the prompt sent, with
+    # {{prompt}} where the user's text goes (appended when it has none).
+    prompt_template = models.TextField(_("prompt template"), blank=True, max_length=100_000)
 
     objects = PersonaQuerySet.as_manager()
 
@@ -117,23 +127,34 @@ class Persona(models.Model):
         locked. Older personas locked every parameter by default; a lock on one the
         persona leaves unset fixed nothing and is ignored."""
         values, open_ = self.default_params or {}, set(self.overridable_params or [])
-        return [name for name in PARAM_NAMES if name in values and name not in open_]
+        return [name for name in self.param_names if name in values and name not in open_]
 
     @property
     def changeable_params(self) -> list[str]:
         """The parameters users may change: every one the persona does not lock."""
         locked = set(self.locked_params)
-        return [name for name in PARAM_NAMES if name not in locked]
+        return [name for name in self.param_names if name not in locked]
+
+    @property
+    def targets_completion(self) -> bool:
+        """Its model is a completion model: a prompt template, completion parameters."""
+        return self.model is not None and self.model.kind == "completion"
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return COMPLETION_PARAM_NAMES if self.targets_completion else PARAM_NAMES
 
     def clean(self) -> None:
         errors = {}
         try:
-            self.default_params = validate_params(self.default_params, self.limits)
+            validate = validate_completion_params if self.targets_completion else validate_params
+            self.default_params = validate(self.default_params, self.limits)
         except ParamsInvalid as error:
             errors["default_params"] = str(error)
-        unknown = set(self.overridable_params or []) - set(PARAM_NAMES)
+        # The form offers the chat names; a lock only counts among param_names.
+        unknown = set(self.overridable_params or []) - {*PARAM_NAMES, *COMPLETION_PARAM_NAMES}
         if not isinstance(self.overridable_params, list) or unknown:
-            errors["overridable_params"] = _("Choose among: %s") % ", ".join(PARAM_NAMES)
+            errors["overridable_params"] = _("Choose among: %s") % ", ".join(self.param_names)
         if not self._starter_prompts_ok():
             errors["starter_prompts"] = _(
                 "Up to %(count)s prompts of at most %(length)s characters."

@@ -199,6 +199,14 @@ class ModelConfigQuerySet(models.QuerySet):
         open_to_all = Q(allowed_groups__isnull=True)
         return usable.filter(open_to_all | Q(allowed_groups__in=user.groups.all())).distinct()
 
+    def completions_usable_by(self, user) -> "ModelConfigQuerySet":
+        """Enabled completion models of enabled providers that the user's groups may use."""
+        usable = self.filter(enabled=True, provider__enabled=True, kind=ModelConfig.Kind.COMPLETION)
+        if user.is_superuser:
+            return usable
+        open_to_all = Q(allowed_groups__isnull=True)
+        return usable.filter(open_to_all | Q(allowed_groups__in=user.groups.all())).distinct()
+
     def sync_listing(self, provider: "Provider", listing: list[dict]) -> SyncReport:
         """Create a row for each listed model, and refresh what the listing says.
 

@@ -96,6 +96,7 @@ def _store_outcome(
         ttft_ms=outcome.ttft_ms,
         reasoning=outcome.reasoning,
         **_reasoning_counts(plan, reasoning, outcome.reasoning_ms),
+        **_logprobs(plan, outcome),
         content_tokens=own.tokens,
         content_tokens_encoding=own.encoding,
         stream_seq=outcome.seq,
@@ -103,6 +104,17 @@ def _store_outcome(
         heartbeat=None,
     )
     return completion, reasoning
+
+
+def _logprobs(plan: TurnPlan, outcome: Outcome) -> dict:
+    """A completion's token log probabilities; a continuation adds its own to the first
+    part's (appended in SQL would need a JSON function per database: read, then write)."""
+    if plan.endpoint != "completions" or outcome.logprobs is None:
+        return {}
+    if not plan.continuing:
+        return {"logprobs": outcome.logprobs}
+    before = Message.objects.filter(pk=outcome.message_id).values_list("logprobs", flat=True)
+    return {"logprobs": [*(before.first() or []), *outcome.logprobs]}
 
 
 def _choice(plan: TurnPlan, message_id: UUID) -> Choice:

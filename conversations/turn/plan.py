@@ -38,6 +38,7 @@ class TurnPlan:
     mend_seam: bool = False  # a continuation the server wrote afresh: join it (turn.seam)
     uncached_counts: dict[UUID, tuple[int, str]] = field(default_factory=dict)
     moderation: Any = None  # a conversations.moderation.policy.Check, when the question is checked
+    endpoint: str = "chat"  # "completions": a completion document (turn.completion)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Outcome:
     ttft_ms: int | None = None
     reasoning: str = ""  # the whole reasoning, prefix included
     reasoning_ms: int | None = None  # this turn's time reasoning
+    logprobs: list | None = None  # a completion's per-token log probabilities, when asked
 
 
 @dataclass

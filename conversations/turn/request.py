@@ -4,8 +4,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
-Kind = Literal["send", "regenerate", "edit", "continue"]
-KINDS: tuple[Kind, ...] = ("send", "regenerate", "edit", "continue")
+Kind = Literal["send", "regenerate", "edit", "continue", "complete"]
+KINDS: tuple[Kind, ...] = ("send", "regenerate", "edit", "continue", "complete")
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,9 @@ class TurnRequest:
       after ``parent_id`` (None: the current leaf);
     - regenerate: another answer beside ``message_id`` (an answer);
     - edit: ``content`` beside ``message_id`` (a user message), then its answer;
-    - continue: carry on ``message_id`` (an answer cut by the length limit).
+    - continue: carry on ``message_id`` (an answer cut by the length limit);
+    - complete: ``content`` is a prompt for a completion model, in a completion
+      document (turn.completion); ``params`` take the completion rules.
 
     ``client_id`` makes a resent request safe: one the conversation already
     has creates nothing new. The user is not part of the request: it is who

@@ -20,7 +20,7 @@ from conversations import access, budgets, quotas, tokens
 from conversations.models import Conversation, Message
 from conversations.moderation import policy as moderation_policy
 from conversations.refusals import Refused
-from conversations.turn import limits, resolve, seam, shaping
+from conversations.turn import completion, limits, resolve, seam, shaping
 from conversations.turn.plan import Choice, Replay, Status, TurnPlan, message_dicts
 from conversations.turn.prompt import build_prompt, continue_instruction, stored_branch
 from conversations.turn.request import TurnRequest
@@ -35,6 +35,8 @@ class NotContinuable(Refused):
 def start_turn(*, user, worker: str, request: TurnRequest) -> TurnPlan | Replay:
     """Start what ``request`` asks for ``user`` on ``worker`` (its channel name)."""
     limits.admit(user)
+    if completion.applies(user, request):  # a completion document (turn.completion)
+        return completion.start_completion(user=user, worker=worker, request=request)
     if request.kind == "continue":
         return _continue(user, worker, request)
     conversation, target, created = _conversation_and_target(user, request)

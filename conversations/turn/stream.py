@@ -113,6 +113,7 @@ class ChoiceStream:
     reasoning_length: int = 0  # bounded by `limit` too, on its own
     reasoning_started_at: float | None = None
     reasoning_ended_at: float | None = None  # the first answer text after reasoning
+    logprobs: list | None = None  # a completion's token entries, when the API sends them
 
     @property
     def seq(self) -> int:
@@ -233,9 +234,10 @@ class Turn:
 
     async def _stream(self) -> None:
         client = llm.get_client(self.plan.provider)
-        stream = client.stream_chat_batches(
-            self.plan.body, on_retry=self._announce_retry, on_learn=self._remember
-        )
+        read = client.stream_chat_batches
+        if self.plan.endpoint == "completions":
+            read = client.stream_completion_batches
+        stream = read(self.plan.body, on_retry=self._announce_retry, on_learn=self._remember)
         if self.plan.mend_seam:
             stream = seam.mended_stream(stream, self.plan.choices[0].prefix)
         try:
@@ -303,6 +305,9 @@ class Turn:
                     self._choice_at(event.index).finish_reason = event.reason
                 elif kind is llm.Usage:
                     self.usage = event
+                elif kind is llm.Logprobs:
+                    choice = self._choice_at(event.index)
+                    choice.logprobs = [*(choice.logprobs or []), *event.entries]
         finally:  # what arrived before a bad chunk is still relayed
             for index, after in fresh.items():
                 await self._relay(self.choices[index], after)
@@ -406,6 +411,8 @@ class Turn:
             await self.hub.announce(self.conversation_id, frame)
 
     async def _name_conversation(self) -> None:
+        if self.plan.endpoint == "completions":
+            return  # a document is named after its prompt when it starts
         try:
             await titles.name_conversation(self.plan, self.hub)
         except Exception:  # a title is a nicety; the answer is already stored
@@ -421,6 +428,7 @@ class Turn:
             ttft_ms=self._ttft(choice),
             reasoning=choice.reasoning_text(),
             reasoning_ms=choice.reasoning_ms(),
+            logprobs=choice.logprobs,
         )
         if choice.capped:  # cut by us, whatever the stream did after
             outcome.status = Status.TRUNCATED

@@ -3,7 +3,7 @@ everything it needs to start (and every URL it uses) comes in the boot data."""
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import get_script_prefix, reverse
 
 from conversations import access, budgets, errors, params, readings
@@ -23,6 +23,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def conversation_page(request: HttpRequest, conversation_id) -> HttpResponse:
     conversation = access.conversation_for(request.user, conversation_id)
+    if conversation.mode == "completion":  # a completion document has its own page
+        return redirect("document", conversation_id=conversation.pk)
     return _chat_page(request, conversation)
 
 
@@ -44,6 +46,7 @@ def _chat_page(request: HttpRequest, conversation: Conversation | None) -> HttpR
         "error_messages": errors.user_messages(),
         "moderation_categories": moderation_categories.names(),
         "urls": _urls(),
+        "completion_models": _completion_models(request.user),
     }
     context = {"boot": boot, "conversation": conversation, "has_model": bool(models)}
     context["readings_notice"] = readings.notice_for(request.user)
@@ -72,6 +75,7 @@ def _default_model_pk(profile: Profile, default, models) -> int | None:
 
 def _personas(user) -> list[dict]:
     personas = Persona.objects.visible_to(user).select_related("model").order_by("name")
+    personas = personas.exclude(model__kind=ModelConfig.Kind.COMPLETION)  # a document's
     return [
         {
             "id": str(p.id),
@@ -105,3 +109,10 @@ def _urls() -> dict:
         "share": reverse("share", args=[URL_ID]),
         "export": reverse("export"),
     }
+
+
+def _completion_models(user) -> list[dict]:
+    """Completion models the user may open a document with (the picker lists them apart)."""
+    models = ModelConfig.objects.completions_usable_by(user).select_related("provider")
+    new = reverse("new_document")
+    return [{"name": str(m), "url": f"{new}?model={m.pk}"} for m in models.order_by("pk")]

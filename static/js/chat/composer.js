@@ -48,6 +48,19 @@ export class Composer {
     const models = this.boot.models.map((m) => new Option(m.name, String(m.id)));
     this.el.model.replaceChildren(...models);
     this.el.model.disabled = models.length === 0;
+    this.addDocumentModels();
+  }
+
+  // Completion models continue a text instead of chatting: picking one opens a
+  // completion document (its own page), so they are listed apart.
+  addDocumentModels() {
+    const documents = this.boot.completion_models || [];
+    if (!documents.length) return;
+    const group = document.createElement("optgroup");
+    group.label = gettext("Completion models — open a document");
+    for (const m of documents) group.append(new Option(m.name, `document:${m.url}`));
+    this.el.model.append(group);
+    this.el.model.disabled = false;
   }
 
   get persona() {
@@ -97,6 +110,10 @@ export class Composer {
       this.scheduleGauge();
     });
     this.el.model.addEventListener("change", () => {
+      if (this.el.model.value.startsWith("document:")) {
+        window.location.assign(this.el.model.value.slice("document:".length));
+        return;
+      }
       this.renderParams();
       this.scheduleGauge();
     });

@@ -134,6 +134,8 @@ class ChatPage {
   async open(id, { push = true } = {}) {
     if (id === this.thread.id) return this.closeSidebar();
     const data = await getJSON(urls.detail(id));
+    // A completion document has its own page (the server redirects /c/<id>/ there).
+    if (data.conversation.mode === "completion") return window.location.assign(urls.page(id));
     this.thread = new Thread(data);
     if (push) history.pushState({ id }, "", urls.page(id));
     this.showThread();
