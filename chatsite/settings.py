@@ -413,3 +413,9 @@ if OIDC_ISSUER:
     TEMPLATES[0]["OPTIONS"]["context_processors"].append("conversations.sso_context.sso")
 elif OIDC_SSO_ONLY:
     raise ImproperlyConfigured("OIDC_SSO_ONLY needs OIDC_ISSUER (and the rest of single sign-on).")
+
+# --- Image generation (conversations.turn.images) ------------------------------
+# The largest image accepted from a provider (decoded base64, or fetched from its URL).
+CHATSITE_IMAGE_MAX_BYTES = env_int(
+    "CHATSITE_IMAGE_MAX_BYTES", 20 * 1024 * 1024, minimum=1024, maximum=512 * 1024 * 1024
+)

@@ -37,3 +37,7 @@ urlpatterns += [
     ),
     path("s/<str:token>/", sharing_views.shared_link, name="shared_link"),
 ]
+
+from conversations.views import media  # noqa: E402
+
+urlpatterns += [path("images/<uuid:image_id>", media.generated_image, name="generated_image")]

@@ -191,9 +191,10 @@ class SyncReport:
 
 
 class ModelConfigQuerySet(models.QuerySet):
-    def usable_by(self, user) -> "ModelConfigQuerySet":
-        """Enabled chat models of enabled providers that the user's groups may use."""
-        usable = self.filter(enabled=True, provider__enabled=True, kind=ModelConfig.Kind.CHAT)
+    def usable_by(self, user, kinds: tuple[str, ...] = ("chat",)) -> "ModelConfigQuerySet":
+        """Enabled models of ``kinds`` (chat unless asked) of enabled providers that the
+        user's groups may use."""
+        usable = self.filter(enabled=True, provider__enabled=True, kind__in=kinds)
         if user.is_superuser:
             return usable
         open_to_all = Q(allowed_groups__isnull=True)
@@ -352,6 +353,20 @@ class ModelConfig(models.Model):
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+    # Image models (kind "image"): what one generated image costs, and the sizes
+    # this model takes beyond the API's three (e.g. ["1792x1024"]).
+    price_per_image = models.DecimalField(
+        _("price per image"), max_digits=12, decimal_places=6, default=Decimal(0)
+    )
+    image_sizes = models.JSONField(
+        _("extra image sizes"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "Sizes this image model takes besides 256x256, 512x512 and 1024x1024, "
+            'e.g. ["1792x1024"].'
+        ),
+    )
 
     objects = ModelConfigQuerySet.as_manager()
 

@@ -37,6 +37,7 @@ class TurnPlan:
     continuing: bool = False
     mend_seam: bool = False  # a continuation the server wrote afresh: join it (turn.seam)
     uncached_counts: dict[UUID, tuple[int, str]] = field(default_factory=dict)
+    images: bool = False  # a turn of images (conversations.turn.images), not a stream
 
 
 @dataclass

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
-Kind = Literal["send", "regenerate", "edit", "continue"]
-KINDS: tuple[Kind, ...] = ("send", "regenerate", "edit", "continue")
+Kind = Literal["send", "regenerate", "edit", "continue", "image"]
+KINDS: tuple[Kind, ...] = ("send", "regenerate", "edit", "continue", "image")
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,10 @@ class TurnRequest:
       after ``parent_id`` (None: the current leaf);
     - regenerate: another answer beside ``message_id`` (an answer);
     - edit: ``content`` beside ``message_id`` (a user message), then its answer;
-    - continue: carry on ``message_id`` (an answer cut by the length limit).
+    - continue: carry on ``message_id`` (an answer cut by the length limit);
+    - image: ``content`` as the prompt of images from an image model
+      (conversations.turn.images); a send, edit or regenerate whose model is
+      an image model is one too.
 
     ``client_id`` makes a resent request safe: one the conversation already
     has creates nothing new. The user is not part of the request: it is who

@@ -1,0 +1,84 @@
+"""Generated images as the product's own files: stored, listed, served, deleted.
+
+Files go through Django's storage API (``default_storage``): local disk under
+MEDIA_ROOT by default, shared storage in a team deployment (docs/deployment.md).
+A file's name is random; what decides who may read it is the row's answer's
+conversation (``image_for``), never the name. Deleting a conversation (or an
+answer, or a user) deletes the rows by cascade, and each row's file once the
+transaction commits (the receiver below, registered in apps.py).
+"""
+
+import logging
+import uuid
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+
+from conversations import access, sharing
+from conversations.llm.images import Image
+from conversations.models import GeneratedImage
+from conversations.models.images import attach_urls, url_of  # noqa: F401  (used by callers)
+
+logger = logging.getLogger(__name__)
+
+
+def store(*, message_id, images: list[Image]) -> list[GeneratedImage]:
+    """Save each image's bytes in storage and its row (in the caller's transaction)."""
+    rows = []
+    for index, image in enumerate(images):
+        row = GeneratedImage(message_id=message_id, index=index)
+        row.content_type, row.size = image.content_type, len(image.data)
+        name = f"{uuid.uuid4().hex}.{image.extension}"
+        row.file.save(name, ContentFile(image.data), save=False)  # through default_storage
+        rows.append(row)
+    GeneratedImage.objects.bulk_create(rows)
+    return rows
+
+
+def image_for(user, image_id) -> GeneratedImage:
+    """The image, if ``user`` may see its conversation (the owner, or a team it is
+    shared with); else access.NotFound, the same for "missing" and "not yours"."""
+    row = (
+        GeneratedImage.objects.filter(pk=access.parse_uuid(image_id))
+        .select_related("message")
+        .first()
+    )
+    if row is None or not user.is_authenticated:
+        raise access.NotFound("No such image.")
+    conversation_id = row.message.conversation_id
+    try:
+        access.conversation_for(user, conversation_id)
+    except access.NotFound:
+        sharing.shared_with_member(user, conversation_id)  # NotFound when not shared either
+    return row
+
+
+def files_of(conversation) -> list[GeneratedImage]:
+    """The conversation's images, for exports."""
+    return list(
+        GeneratedImage.objects.filter(message__conversation=conversation).order_by(
+            "message__created", "index"
+        )
+    )
+
+
+def count_of(messages) -> int:
+    return GeneratedImage.objects.filter(message__in=messages).count()
+
+
+@receiver(post_delete, sender=GeneratedImage)
+def _delete_file(sender, instance: GeneratedImage, **kwargs) -> None:
+    """The file goes once the deletion commits (a rolled-back one keeps it)."""
+    name = instance.file.name
+    if name:
+        transaction.on_commit(lambda: _remove(name))
+
+
+def _remove(name: str) -> None:
+    try:
+        default_storage.delete(name)
+    except Exception:  # shared storage may be unreachable; the row is gone either way
+        logger.exception("Could not delete the image file %s", name)
