@@ -30,6 +30,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from conversations import images
 from conversations.models import Conversation, Message, SiteSettings
 
 BATCH_SIZE = 200
@@ -153,6 +154,7 @@ def json_object(thread: Thread, site_prompt: str) -> str:
         "updated": conversation.updated.isoformat(),
         "system_prompt": "\n\n".join(p for p in (site_prompt, thread.persona_prompt()) if p),
         "messages": [_message_object(m, m.id in active) for m in thread.messages],
+        "images": images.listed(thread.messages),  # generated images, by answer
     }
     return json.dumps(document, ensure_ascii=False, indent=1)
 

@@ -82,3 +82,35 @@ def _remove(name: str) -> None:
         default_storage.delete(name)
     except Exception:  # shared storage may be unreachable; the row is gone either way
         logger.exception("Could not delete the image file %s", name)
+
+
+def listed(messages) -> list[dict]:
+    """The images of ``messages`` as an export notes them (the files go in a user's zip)."""
+    rows = GeneratedImage.objects.filter(message__in=[m.pk for m in messages])
+    return [
+        {
+            "id": str(row.pk),
+            "message_id": str(row.message_id),
+            "index": row.index,
+            "content_type": row.content_type,
+            "size": row.size,
+            "file": archive_name(row),
+        }
+        for row in rows.order_by("message__created", "index")
+    ]
+
+
+def archive_name(row: GeneratedImage) -> str:
+    """Where a user's export zip holds the image."""
+    extension = row.file.name.rsplit(".", 1)[-1] if "." in row.file.name else "bin"
+    return f"images/{row.pk}.{extension}"
+
+
+def read(row: GeneratedImage) -> bytes | None:
+    """The stored bytes (None: the file is gone from storage)."""
+    try:
+        with default_storage.open(row.file.name, "rb") as stored:
+            return stored.read()
+    except (FileNotFoundError, OSError):
+        logger.warning("The image file %s is missing", row.file.name)
+        return None

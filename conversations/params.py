@@ -365,3 +365,22 @@ def check_image_prompt(prompt: str) -> None:
     if len(prompt) > IMAGE_PROMPT_MAX:
         message = _("must be at most %(max)s characters long.") % {"max": IMAGE_PROMPT_MAX}
         raise ParamsInvalid({"prompt": message})
+
+
+def describe_images(sizes: tuple[str, ...] = IMAGE_SIZES) -> dict[str, dict]:
+    """The image rules as data, for the parameters panel of an image model."""
+    return {
+        "n": {"kind": "integer", "min": 1, "max": IMAGE_N_MAX, "default": 1, "applies": True},
+        "size": {
+            "kind": "choice",
+            "choices": list(sizes),
+            "default": IMAGE_DEFAULT_SIZE,
+            "applies": True,
+        },
+        "response_format": {
+            "kind": "choice",
+            "choices": list(IMAGE_FORMATS),
+            "default": "url",
+            "applies": True,
+        },
+    }
