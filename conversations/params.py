@@ -319,11 +319,14 @@ IMAGE_PARAM_NAMES = ("n", "size", "response_format")
 
 def image_sizes(extra: Any) -> tuple[str, ...]:
     """The API's three sizes, then those a model's config adds (ModelConfig.image_sizes)."""
-    added = [s for s in extra or [] if isinstance(s, str) and _is_size(s)]
+    added = [s for s in extra or [] if is_image_size(s)]
     return IMAGE_SIZES + tuple(s for s in added if s not in IMAGE_SIZES)
 
 
-def _is_size(value: str) -> bool:
+def is_image_size(value: Any) -> bool:
+    """WIDTHxHEIGHT in pixels, e.g. 1792x1024."""
+    if not isinstance(value, str):
+        return False
     width, _x, height = value.partition("x")
     return width.isdigit() and height.isdigit() and 0 < int(width) <= 8192 >= int(height) > 0
 

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from conversations import catalog, keys
 from conversations.llm import address
-from conversations.params import ModelLimits, ParamsInvalid, validate_params
+from conversations.params import ModelLimits, ParamsInvalid, is_image_size, validate_params
 
 TIMEOUT_VALIDATORS = [MinValueValidator(0.1), MaxValueValidator(3600)]
 LAST_ERROR_DETAIL_CHARS = 1000
@@ -413,6 +413,11 @@ class ModelConfig(models.Model):
             self.default_params = validate_params(self.default_params, self.limits)
         except ParamsInvalid as error:
             raise ValidationError({"default_params": str(error)}) from None
+        sizes = self.image_sizes
+        if not isinstance(sizes, list) or not all(is_image_size(s) for s in sizes):
+            raise ValidationError(
+                {"image_sizes": _('A list of sizes written WIDTHxHEIGHT, e.g. ["1792x1024"].')}
+            )
 
     def refresh_from_listing(self, item: dict) -> bool:
         """Take what the provider now says about the model; True if anything changed.
@@ -480,7 +485,7 @@ class ModelConfig(models.Model):
             reasons.append(_("disabled"))
         if not self.provider.enabled:
             reasons.append(_("provider disabled"))
-        if self.kind != self.Kind.CHAT:
+        if self.kind not in (self.Kind.CHAT, self.Kind.IMAGE):  # image: conversations.turn.images
             kind = self.get_kind_display()
             reasons.append(_("not a chat model (%(kind)s)") % {"kind": kind})
         return reasons
