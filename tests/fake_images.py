@@ -11,7 +11,8 @@ own host. A marker in the prompt, ``[[image:MODE]]``, picks a misbehaviour:
 - ``foreign``: the URL names another host (``localhost`` for ``127.0.0.1``);
 - ``error``: a 400 with the API's error body (a safety refusal);
 - ``missing``: the URL answers 404;
-- ``slow``: the answer comes after 5 seconds (for Stop).
+- ``slow``: the answer comes after 5 seconds (for Stop);
+- ``wait``: the answer comes after 1 second (to see the page say it is generating).
 """
 
 from __future__ import annotations
@@ -84,8 +85,8 @@ class FakeImages:
         if mode == "error":
             message = "Your request was rejected as a result of our safety system."
             return _json(error_body(message, "content_policy_violation"), 400)
-        if mode == "slow":
-            await asyncio.sleep(5)
+        if mode in ("slow", "wait"):
+            await asyncio.sleep(5 if mode == "slow" else 1)
         items = [
             self._item(mode, index, body.get("response_format") or "url")
             for index in range(body.get("n") or 1)
