@@ -105,11 +105,14 @@ def markdown_section(thread: Thread, site_prompt: str) -> str:
     system = "\n\n".join(p for p in (site_prompt, thread.persona_prompt()) if p)
     if system:
         lines += ["## System", "", system, ""]
+    pictures = images.counted(thread.messages)
     for message in thread.active_branch():
         lines += [f"## {_markdown_heading(message)}", ""]
         if message.reasoning:
             lines += [*_markdown_reasoning(message), ""]
-        lines += [message.content or "_(empty)_", ""]
+        lines += [message.content or ("" if message.id in pictures else "_(empty)_"), ""]
+        if message.id in pictures:  # the files are in a user's zip; the JSON lists them
+            lines += [f"_({pictures[message.id]} generated images)_", ""]
     return "\n".join(lines) + "\n---\n\n"
 
 

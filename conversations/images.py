@@ -14,6 +14,7 @@ import uuid
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Count
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
@@ -114,3 +115,10 @@ def read(row: GeneratedImage) -> bytes | None:
     except (FileNotFoundError, OSError):
         logger.warning("The image file %s is missing", row.file.name)
         return None
+
+
+def counted(messages) -> dict:
+    """{message id: how many images} of ``messages`` (one query)."""
+    rows = GeneratedImage.objects.filter(message__in=[m.pk for m in messages])
+    counts = rows.values("message_id").annotate(count=Count("pk"))
+    return {row["message_id"]: row["count"] for row in counts.order_by()}

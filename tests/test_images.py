@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from channels.db import database_sync_to_async
+from django.contrib.auth.models import Permission, User
 from django.core.files.storage import default_storage
 from django.test import Client
 
@@ -19,8 +20,10 @@ from conversations.models import (
     GeneratedImage,
     Message,
     ModelConfig,
+    Persona,
     Quota,
     Share,
+    SiteSettings,
     UsageDaily,
 )
 from conversations.params import ParamsInvalid
@@ -329,3 +332,61 @@ async def test_the_budget_must_hold_every_image_before_the_call(
     assert done["status"] == "complete"
     error = await refusal(socket, "No more", image_model)  # 0.04 spent, 0.02 more is over
     assert error["code"] == "quota_exceeded"
+
+
+# --- Personas, regenerating, the admin's export -------------------------------------------
+
+
+async def test_an_image_persona_makes_images_from_a_plain_send(alice, image_model, open_socket):
+    @database_sync_to_async
+    def painter():
+        return Persona.objects.create(owner=alice, name="Painter", model=image_model)
+
+    persona = await painter()
+    socket = await open_socket(alice)
+    result = await socket.turn("A lighthouse", persona_id=str(persona.pk))
+    assert result.status == "complete"
+    assert len(result.done["images"]) == 1
+
+
+async def test_regenerating_an_image_answer_makes_new_images(alice, image_model, fake, open_socket):
+    socket = await open_socket(alice)
+    first, _done = await imagine(socket, "A tree", image_model)
+    await socket.send(
+        type="regenerate", message_id=first["id"], client_id="again", model=image_model.pk
+    )
+    answer = await socket.next_of_answer()
+    done = await socket.next_of("done", message_id=answer["id"], timeout=30)
+    assert answer["parent_id"] == first["parent_id"] and answer["id"] != first["id"]
+    assert done["status"] == "complete" and len(done["images"]) == 1
+    assert [r.body["prompt"] for r in image_requests(fake)] == ["A tree", "A tree"]
+
+
+async def test_the_admins_export_notes_the_images(alice, image_model, open_socket):
+    socket = await open_socket(alice)
+    answer, _done = await imagine(socket, "For review", image_model, params={"n": 2})
+
+    @database_sync_to_async
+    def exported(action: str) -> str:
+        site = SiteSettings.load()
+        site.review_policy = "full"  # staff may read (and export) every conversation
+        site.save()
+        staff = User.objects.create_user(f"exporter-{action}", is_staff=True, password="x" * 20)
+        codenames = ("view_conversation", "export_conversation")
+        staff.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+        client = Client()
+        client.force_login(staff)
+        response = client.post(
+            "/admin/conversations/conversation/",
+            {
+                "reason": "Review images",
+                "action": action,
+                "_selected_action": [answer["conversation_id"]],
+            },
+        )
+        return b"".join(response.streaming_content).decode()
+
+    document = json.loads(await exported("export_json"))
+    listed = document["conversations"][0]["images"]
+    assert [i["message_id"] for i in listed] == [answer["id"]] * 2
+    assert "_(2 generated images)_" in await exported("export_markdown")

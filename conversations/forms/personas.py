@@ -88,9 +88,11 @@ class PersonaForm(ParameterFields, forms.ModelForm):
         return self.editor.has_perm(CHANGE_ANY_PERSONA)
 
     def _models(self):
-        models = ModelConfig.objects.filter(kind=ModelConfig.Kind.CHAT)
+        # An image model makes an image persona: its chats' messages become images.
+        kinds = (ModelConfig.Kind.CHAT, ModelConfig.Kind.IMAGE)
+        models = ModelConfig.objects.filter(kind__in=kinds)
         if not self._may_change_any():
-            usable = ModelConfig.objects.usable_by(self.editor).values("pk")
+            usable = ModelConfig.objects.usable_by(self.editor, kinds).values("pk")
             models = ModelConfig.objects.filter(Q(pk__in=usable) | Q(pk=self.instance.model_id))
         return models.select_related("provider")
 
