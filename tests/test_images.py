@@ -390,3 +390,12 @@ async def test_the_admins_export_notes_the_images(alice, image_model, open_socke
     listed = document["conversations"][0]["images"]
     assert [i["message_id"] for i in listed] == [answer["id"]] * 2
     assert "_(2 generated images)_" in await exported("export_markdown")
+
+
+def test_the_demo_has_an_image_model():
+    from conversations.management.commands.demo_provider import ensure_demo_provider
+
+    ensure_demo_provider("http://127.0.0.1:9/v1")
+    ensure_demo_provider("http://127.0.0.1:9/v1")  # idempotent
+    painter = ModelConfig.objects.get(model_id="dall-e-2")
+    assert (painter.kind, painter.enabled) == ("image", True)
