@@ -8,6 +8,7 @@ answer, or a user) deletes the rows by cascade, and each row's file once the
 transaction commits (the receiver below, registered in apps.py).
 """
 
+import base64
 import logging
 import uuid
 
@@ -122,3 +123,19 @@ def counted(messages) -> dict:
     rows = GeneratedImage.objects.filter(message__in=[m.pk for m in messages])
     counts = rows.values("message_id").annotate(count=Count("pk"))
     return {row["message_id"]: row["count"] for row in counts.order_by()}
+
+
+REVIEW_INLINE_MAX = 4 * 1024 * 1024  # bytes of one image shown inline in a transcript
+
+
+def for_review(messages) -> dict:
+    """{message id: [data: URI, or "" for one too large or missing]} for the admin's
+    transcript: the page that already checked the policy and recorded the reading
+    shows the images itself, so no other URL opens them to staff."""
+    shown: dict = {}
+    rows = GeneratedImage.objects.filter(message__in=[m.pk for m in messages])
+    for row in rows.order_by("message_id", "index"):
+        data = read(row) if row.size <= REVIEW_INLINE_MAX else None
+        source = f"data:{row.content_type};base64,{base64.b64encode(data).decode()}" if data else ""
+        shown.setdefault(row.message_id, []).append(source)
+    return shown

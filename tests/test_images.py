@@ -399,3 +399,25 @@ def test_the_demo_has_an_image_model():
     ensure_demo_provider("http://127.0.0.1:9/v1")  # idempotent
     painter = ModelConfig.objects.get(model_id="dall-e-2")
     assert (painter.kind, painter.enabled) == ("image", True)
+
+
+async def test_a_reviewers_transcript_shows_the_images_inline(alice, image_model, open_socket):
+    socket = await open_socket(alice)
+    answer, _done = await imagine(socket, "Look at this", image_model, params={"n": 2})
+
+    @database_sync_to_async
+    def transcript(reason: str | None) -> str:
+        site = SiteSettings.load()
+        site.review_policy = "full"
+        site.save()
+        reviewer, _new = User.objects.get_or_create(username="reviewer", is_staff=True)
+        codenames = ("view_conversation", "review_conversation")
+        reviewer.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+        client = Client()
+        client.force_login(reviewer)
+        url = f"/admin/conversations/conversation/{answer['conversation_id']}/transcript/"
+        return client.post(url, {"reason": reason} if reason else {}).content.decode()
+
+    assert "data:image/png;base64," not in await transcript(None)  # no reason, no images
+    page = await transcript("Abuse report #3")
+    assert page.count('src="data:image/png;base64,iVBORw0KGgo') == 2
