@@ -19,9 +19,9 @@ from django.db.models import Count
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
-from conversations import access, sharing
+from conversations import access
 from conversations.llm.images import Image
-from conversations.models import GeneratedImage
+from conversations.models import Conversation, GeneratedImage, Share
 from conversations.models.images import attach_urls, url_of  # noqa: F401  (used by callers)
 
 logger = logging.getLogger(__name__)
@@ -51,10 +51,10 @@ def image_for(user, image_id) -> GeneratedImage:
     if row is None or not user.is_authenticated:
         raise access.NotFound("No such image.")
     conversation_id = row.message.conversation_id
-    try:
-        access.conversation_for(user, conversation_id)
-    except access.NotFound:
-        sharing.shared_with_member(user, conversation_id)  # NotFound when not shared either
+    mine = Conversation.objects.for_user(user).filter(pk=conversation_id).exists()
+    shared = Share.objects.for_member(user).filter(conversation_id=conversation_id)
+    if not (mine or shared.exists()):
+        raise access.NotFound("No such image.")  # as sharing.shared_with_member decides
     return row
 
 

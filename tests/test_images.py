@@ -421,3 +421,22 @@ async def test_a_reviewers_transcript_shows_the_images_inline(alice, image_model
     assert "data:image/png;base64," not in await transcript(None)  # no reason, no images
     page = await transcript("Abuse report #3")
     assert page.count('src="data:image/png;base64,iVBORw0KGgo') == 2
+
+
+async def test_a_shared_link_page_carries_the_images_inline(alice, bob, image_model, open_socket):
+    socket = await open_socket(alice)
+    answer, _done = await imagine(socket, "For everyone", image_model)
+
+    @database_sync_to_async
+    def shared_page() -> str:
+        from conversations import sharing
+
+        conversation = Conversation.objects.get(pk=answer["conversation_id"])
+        token = sharing.share_by_link(actor=alice, conversation=conversation)
+        response = get_as(bob, f"/s/{token}/")  # links open to anyone signed in
+        assert response.status_code == 200, response.status_code
+        return response.content.decode()
+
+    page = await shared_page()
+    assert page.count("data:image/png;base64,iVBORw0KGgo") == 1
+    assert "/images/" not in page  # nothing another visitor could open elsewhere
