@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .client import LLMClient
+from .client import JSON_BODY_LIMIT, LLMClient
 from .deadlines import Deadlines
 from .errors import LLMError, ProtocolError
 from .transport import TRANSPORT_ERRORS, opening_error, reading_error
+from .wire import parse_json
 
 PATH = "/images/generations"
 # (content type, file extension) by the bytes a format begins with.
@@ -61,7 +62,31 @@ class Image:
 
 async def generate(client: LLMClient, body: dict[str, Any], *, max_bytes: int) -> list[Image]:
     """Ask for the images of ``body`` and return them checked, in order."""
-    answer = await client._json("POST", PATH, body)
+    try:
+        answer = await _answer(client, body, _answer_limit(body, max_bytes))
+        return await _images(client, answer, max_bytes)
+    except LLMError as error:
+        raise error.redact(client.settings.api_key) from None
+
+
+def _answer_limit(body: dict[str, Any], max_bytes: int) -> int:
+    """Room for ``n`` base64 images of ``max_bytes`` each (a chat answer's limit is
+    too small for ten large ones), plus the JSON around them."""
+    return max(JSON_BODY_LIMIT, int(body.get("n") or 1) * (max_bytes * 4 // 3 + 8) + 65536)
+
+
+async def _answer(client: LLMClient, body: dict[str, Any], limit: int) -> Any:
+    deadlines = Deadlines(client.settings)
+    response = await client._open("POST", PATH, body, deadlines)
+    deadlines.progress()  # headers arrived; the body may now only go quiet for idle
+    try:
+        content = await client._read(response, deadlines, limit)
+    finally:
+        await response.aclose()
+    return parse_json(content, "the response")
+
+
+async def _images(client: LLMClient, answer: Any, max_bytes: int) -> list[Image]:
     items = answer.get("data") if isinstance(answer, dict) else None
     if not isinstance(items, list) or not items:
         raise ProtocolError("The provider's images answer has no data.")
