@@ -94,6 +94,8 @@ def test_the_rules_fill_in_the_apis_defaults():
         ({"size": "1792x1024"}, "size"),
         ({"response_format": "png"}, "response_format"),
         ({"quality": "hd"}, "quality"),
+        ({"user": "mallory"}, "user"),  # the server sets it
+        ({"prompt": "another"}, "prompt"),  # the message is the prompt
     ],
 )
 def test_it_refuses_out_of_range_image_parameters(raw, field):
