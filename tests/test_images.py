@@ -442,3 +442,12 @@ async def test_a_shared_link_page_carries_the_images_inline(alice, bob, image_mo
     page = await shared_page()
     assert page.count("data:image/png;base64,iVBORw0KGgo") == 1
     assert "/images/" not in page  # nothing another visitor could open elsewhere
+
+
+async def test_an_image_frame_with_a_chat_model_is_refused(
+    alice, upstream_model, image_model, fake, open_socket
+):
+    socket = await open_socket(alice)
+    error = await refusal(socket, "A cat", upstream_model)
+    assert error["code"] == "not_image_model"
+    assert fake.requests == []

@@ -81,6 +81,8 @@ def start_turn(*, user, worker: str, request: TurnRequest) -> TurnPlan | Replay:
 
 def _image(user, worker, request, conversation, target, model, persona) -> TurnPlan:
     """A turn of images: the message (or, regenerating, its question) is the prompt."""
+    if model.kind != ModelConfig.Kind.IMAGE:
+        raise Refused("not_image_model", _("Pick an image model to make images."))
     if request.kind == "regenerate":
         question = Message.objects.get(pk=target.parent_id)
         asked = []
