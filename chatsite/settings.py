@@ -5,6 +5,7 @@ secure ones, and each can be relaxed by its variable (see docs/configuration.md)
 A malformed value stops the process at start-up.
 """
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -417,3 +418,20 @@ elif OIDC_SSO_ONLY:
 
 # Moderation (conversations.moderation): the longest a check may take, all attempts included.
 CHATSITE_MODERATION_TIMEOUT = env_float("CHATSITE_MODERATION_TIMEOUT", 15.0, minimum=0.5)
+# --- Image generation (conversations.turn.images) ------------------------------
+# The largest image accepted from a provider (decoded base64, or fetched from its URL).
+CHATSITE_IMAGE_MAX_BYTES = env_int(
+    "CHATSITE_IMAGE_MAX_BYTES", 20 * 1024 * 1024, minimum=1024, maximum=512 * 1024 * 1024
+)
+# Where uploaded and generated files go (persona avatars, generated images): local
+# disk under DJANGO_MEDIA_ROOT unless a storage backend shared by every worker is
+# named (docs/deployment.md, "Shared storage for files").
+STORAGES["default"] = {
+    "BACKEND": env_str("DJANGO_DEFAULT_STORAGE", "django.core.files.storage.FileSystemStorage")
+}
+try:
+    STORAGES["default"]["OPTIONS"] = json.loads(env_str("DJANGO_DEFAULT_STORAGE_OPTIONS", "{}"))
+except ValueError:
+    raise ImproperlyConfigured("DJANGO_DEFAULT_STORAGE_OPTIONS must be a JSON object.") from None
+if not isinstance(STORAGES["default"]["OPTIONS"], dict):
+    raise ImproperlyConfigured("DJANGO_DEFAULT_STORAGE_OPTIONS must be a JSON object.")

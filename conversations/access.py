@@ -87,10 +87,11 @@ def persona_avatar_for(user, persona_id: Any) -> Persona:
         raise NotFound("No such persona.") from None
 
 
-def model_usable_by(user, model_pk: Any) -> ModelConfig:
+def model_usable_by(user, model_pk: Any, kinds: tuple[str, ...] = ("chat",)) -> ModelConfig:
     try:
         pk = int(model_pk)
-        return ModelConfig.objects.usable_by(user).select_related("provider").get(pk=pk)
+        usable = ModelConfig.objects.usable_by(user, kinds)
+        return usable.select_related("provider").get(pk=pk)
     except (TypeError, ValueError, ModelConfig.DoesNotExist):
         raise NotFound("No such model.") from None
 

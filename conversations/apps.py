@@ -10,6 +10,7 @@ class ConversationsConfig(AppConfig):
     def ready(self) -> None:
         from conversations import (  # noqa: F401
             checks,  # registers system checks
+            images,  # a deleted image row deletes its file
             signals,  # sessions that end close their sockets
             team_signals,  # every group is a team; leaving a group drops the role
         )

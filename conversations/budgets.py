@@ -303,3 +303,14 @@ def warning_for(user) -> str:
             _("Team %(team)s has used %(percent)s%% of its budget; it resets on %(when)s.") % values
         )
     return _("You have used %(percent)s%% of your budget; it resets on %(when)s.") % values
+
+
+def hold_images(user, *, model: ModelConfig, count: int) -> Hold:
+    """A turn of images holds ``count`` times the model's price per image (and no
+    tokens: the images endpoint reports none); OverBudget when that does not fit."""
+    cost = model.price_per_image * count
+    today = timezone.localdate()
+    over = quotas.first_exhausted(user, tokens=0, cost=cost, today=today)
+    if over is not None:
+        raise quotas.OverBudget(over, today)
+    return Hold(model, 0, 0, cost)

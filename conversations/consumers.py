@@ -114,7 +114,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_send(self, frame) -> None:
         await self._start(frame)
 
-    on_regenerate = on_edit = on_continue = on_send
+    on_regenerate = on_edit = on_continue = on_image = on_send
     on_complete = on_send  # a completion document's prompt: the same turn entry
 
     async def _start(self, frame) -> None:

@@ -60,6 +60,19 @@ USER_MESSAGES = {
         "This model gives one answer at a time: only the first answer was generated."
     ),
 }
+# Images the provider made that could not become the product's own files.
+USER_MESSAGES |= {
+    "image_not_an_image": gettext_lazy(
+        "The provider sent something that is not a PNG, JPEG or WebP image; it was not kept."
+    ),
+    "image_too_large": gettext_lazy(
+        "The provider's image is larger than allowed; it was not kept."
+    ),
+    "image_foreign_host": gettext_lazy(
+        "The provider's image is on another address; it was not fetched."
+    ),
+    "image_refused": gettext_lazy("The provider's image could not be fetched."),
+}
 FALLBACK = gettext_lazy("The model's provider returned an error.")
 
 

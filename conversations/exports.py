@@ -30,6 +30,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from conversations import images
 from conversations.models import Conversation, Message, SiteSettings
 
 BATCH_SIZE = 200
@@ -104,11 +105,14 @@ def markdown_section(thread: Thread, site_prompt: str) -> str:
     system = "\n\n".join(p for p in (site_prompt, thread.persona_prompt()) if p)
     if system:
         lines += ["## System", "", system, ""]
+    pictures = images.counted(thread.messages)
     for message in thread.active_branch():
         lines += [f"## {_markdown_heading(message)}", ""]
         if message.reasoning:
             lines += [*_markdown_reasoning(message), ""]
-        lines += [message.content or "_(empty)_", ""]
+        lines += [message.content or ("" if message.id in pictures else "_(empty)_"), ""]
+        if message.id in pictures:  # the files are in a user's zip; the JSON lists them
+            lines += [f"_({pictures[message.id]} generated images)_", ""]
     return "\n".join(lines) + "\n---\n\n"
 
 
@@ -154,6 +158,7 @@ def json_object(thread: Thread, site_prompt: str) -> str:
         "system_prompt": "\n\n".join(p for p in (site_prompt, thread.persona_prompt()) if p),
         "messages": [_message_object(m, m.id in active) for m in thread.messages],
         "mode": conversation.mode,  # "completion": a completion document
+        "images": images.listed(thread.messages),  # generated images, by answer
     }
     return json.dumps(document, ensure_ascii=False, indent=1)
 

@@ -74,6 +74,16 @@ SCHEMAS: dict[str, dict[str, tuple[str, bool]]] = {
         "params": ("object", False),
     },
     "continue": {"message_id": ("uuid", True), "client_id": ("client_id", True)},
+    # A prompt for images (docs/protocol.md): the fields of send.
+    "image": {
+        "conversation_id": ("uuid", False),
+        "content": ("content", True),
+        "client_id": ("client_id", True),
+        "persona_id": ("uuid", False),
+        "model": ("model", False),
+        "params": ("object", False),
+        "parent_id": ("uuid", False),
+    },
     "stop": {"message_id": ("uuid", False), "conversation_id": ("uuid", False)},
     "subscribe": {
         "conversation_id": ("uuid", True),
@@ -300,6 +310,7 @@ def done_frame(message: dict) -> dict:
         ),
         "moderation": message.get("moderation"),
         **_logprobs(message),
+        "images": message.get("images", []),  # an image answer's own URLs on this site
     }
 
 

@@ -417,3 +417,87 @@ def describe_completion(limits: ModelLimits | None = None) -> dict[str, dict]:
     rules["logprobs"] = {"kind": "integer", "min": 0, "max": LOGPROBS_MAX}
     rules["best_of"] = {"kind": "integer", "min": 1, "max": BEST_OF_MAX, "default": 1}
     return rules
+
+
+# --- Image generation (the images endpoint of the seeds) ------------------------
+# A turn on an image model takes these instead of the chat parameters above; the
+# prompt is the message itself and ``user`` is set by the server, as for chat.
+
+IMAGE_N_MAX = 10
+IMAGE_SIZES = ("256x256", "512x512", "1024x1024")
+IMAGE_DEFAULT_SIZE = "1024x1024"
+IMAGE_FORMATS = ("url", "b64_json")
+IMAGE_PROMPT_MAX = 1000
+IMAGE_PARAM_NAMES = ("n", "size", "response_format")
+
+
+def image_sizes(extra: Any) -> tuple[str, ...]:
+    """The API's three sizes, then those a model's config adds (ModelConfig.image_sizes)."""
+    added = [s for s in extra or [] if is_image_size(s)]
+    return IMAGE_SIZES + tuple(s for s in added if s not in IMAGE_SIZES)
+
+
+def is_image_size(value: Any) -> bool:
+    """WIDTHxHEIGHT in pixels, e.g. 1792x1024."""
+    if not isinstance(value, str):
+        return False
+    width, _x, height = value.partition("x")
+    return width.isdigit() and height.isdigit() and 0 < int(width) <= 8192 >= int(height) > 0
+
+
+def validate_image_params(raw: Any, *, sizes: tuple[str, ...] = IMAGE_SIZES) -> dict[str, Any]:
+    """``n``, ``size`` and ``response_format`` with their defaults, or ParamsInvalid."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ParamsInvalid({"params": _("must be an object of parameter names to values.")})
+    cleaned = {"n": 1, "size": IMAGE_DEFAULT_SIZE, "response_format": "url"}
+    errors = {}
+    for name, value in raw.items():
+        if name not in IMAGE_PARAM_NAMES:
+            if name not in RULES:  # chat settings a conversation kept do not apply here
+                errors[clean_text(str(name))] = _("is not a parameter you can set.")
+            continue
+        if value is None:
+            continue
+        try:
+            cleaned[name] = _image_rule(name, value, sizes)
+        except _Invalid as error:
+            errors[name] = str(error)
+    if errors:
+        raise ParamsInvalid(errors)
+    return cleaned
+
+
+def _image_rule(name: str, value: Any, sizes: tuple[str, ...]) -> Any:
+    if name == "n":
+        return _integer(value, 1, IMAGE_N_MAX)
+    choices = sizes if name == "size" else IMAGE_FORMATS
+    if value not in choices:
+        raise _Invalid(_("must be one of %(values)s.") % {"values": ", ".join(choices)})
+    return value
+
+
+def check_image_prompt(prompt: str) -> None:
+    if len(prompt) > IMAGE_PROMPT_MAX:
+        message = _("must be at most %(max)s characters long.") % {"max": IMAGE_PROMPT_MAX}
+        raise ParamsInvalid({"prompt": message})
+
+
+def describe_images(sizes: tuple[str, ...] = IMAGE_SIZES) -> dict[str, dict]:
+    """The image rules as data, for the parameters panel of an image model."""
+    return {
+        "n": {"kind": "integer", "min": 1, "max": IMAGE_N_MAX, "default": 1, "applies": True},
+        "size": {
+            "kind": "choice",
+            "choices": list(sizes),
+            "default": IMAGE_DEFAULT_SIZE,
+            "applies": True,
+        },
+        "response_format": {
+            "kind": "choice",
+            "choices": list(IMAGE_FORMATS),
+            "default": "url",
+            "applies": True,
+        },
+    }

@@ -90,6 +90,18 @@ def team_budgets(group, today: date | None = None) -> list[Budget]:
     return _limits(group.name, group.quota, usage, held, today)
 
 
+def first_exhausted(
+    user, *, tokens: int, cost: Decimal, today: date | None = None, units=(TOKENS, COST)
+):
+    """The first budget (of ``units``) that ``tokens`` and ``cost`` more would overshoot
+    (None: all fit)."""
+    today = today or timezone.localdate()
+    for budget in budgets_for(user, today):
+        if budget.unit in units and not budget.fits(tokens=tokens, cost=cost):
+            return budget
+    return None
+
+
 def _user_budgets(user, quota: Quota | None, today: date) -> list[Budget]:
     if quota is None:
         site = SiteSettings.cached()  # read on every turn start

@@ -12,7 +12,7 @@ exist. Every share and revocation is written to the audit log.
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from conversations import access, audit
+from conversations import access, audit, images
 from conversations.models import AuditEntry, Conversation, Share
 from conversations.models.sharing import hash_share_token, new_share_token
 
@@ -104,14 +104,17 @@ def shared_with_teams_of(user) -> list[Conversation]:
 
 def readable_messages(conversation: Conversation) -> list[dict]:
     """The current branch as a shared page shows it: no system messages (a
-    prompt is never shown), no reasoning, no parameters."""
+    prompt is never shown), no reasoning, no parameters. Generated images come
+    inline (data: URIs): the page's own access check is theirs too."""
+    branch = [message for message in conversation.active_branch() if message.role != "system"]
+    shown = images.for_review(branch)
     return [
         {
             "role": message.role,
             "content": message.content,
             "model": message.model_name,
             "status": message.status,
+            "images": [source for source in shown.get(message.id, []) if source],
         }
-        for message in conversation.active_branch()
-        if message.role != "system"
+        for message in branch
     ]

@@ -43,3 +43,6 @@ urlpatterns += [
     path("documents/new/", documents.new_document, name="new_document"),
     path("documents/<uuid:conversation_id>/", documents.document_page, name="document"),
 ]
+from conversations.views import media  # noqa: E402
+
+urlpatterns += [path("images/<uuid:image_id>", media.generated_image, name="generated_image")]

@@ -2,7 +2,8 @@
 
 The archive holds, per conversation, ``json/<id>.json`` (the whole tree:
 every branch, statuses, parameters, usage, the persona by name) and
-``markdown/<title>-<id>.md`` (the current branch, readable), then
+``markdown/<title>-<id>.md`` (the current branch, readable), and
+``images/<id>.<ext>`` for each image an image model made, then
 ``manifest.json``. It is written to the response as it is made: zipfile
 writes to an unseekable stream with data descriptors, and conversations are
 read in batches (conversations.exports.Export), so a long history never sits
@@ -22,6 +23,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from conversations import images
 from conversations.exports import FORMATS, Export, Thread, json_object, markdown_section
 
 FORMAT = "chatsite.conversation.v1"
@@ -85,11 +87,21 @@ def archive_chunks(queryset) -> Iterator[bytes]:
             for thread in (OwnThread(t.conversation, t.messages) for t in threads):
                 archive.writestr(f"json/{thread.conversation.pk}.json", conversation_json(thread))
                 archive.writestr(markdown_name(thread), markdown_section(thread, site_prompt=""))
+                _write_images(archive, thread)
                 count += 1
             yield pipe.take()
         manifest = {"format": FORMAT, "conversations": count, "exported": _now()}
         archive.writestr("manifest.json", json.dumps(manifest))
     yield pipe.take()
+
+
+def _write_images(archive: zipfile.ZipFile, thread: Thread) -> None:
+    """The conversation's generated images, as files (its JSON names them under "images")."""
+    rows = images.files_of(thread.conversation)
+    for row in rows:
+        data = images.read(row)
+        if data is not None:  # already compressed: stored as is
+            archive.writestr(images.archive_name(row), data, compress_type=zipfile.ZIP_STORED)
 
 
 def _now() -> str:

@@ -14,7 +14,8 @@ From the command line (benchmarks, running the app by hand)::
 Endpoints: ``GET /v1/models``, ``GET /v1/models/{id}``, ``POST
 /v1/chat/completions`` (SSE when ``stream`` is true, a ``chat.completion``
 object otherwise), in OpenAI's exact shapes; and files and fine-tuning jobs
-(``tests.fakefinetune``, as ``fake.fine_tuning``).
+(``tests.fakefinetune``, as ``fake.fine_tuning``); and ``POST
+/v1/images/generations`` (``tests.fake_images``, as ``fake.images``).
 
 Behaviour of each chat request, first match wins:
 
@@ -85,6 +86,7 @@ from aiohttp import web
 
 from tests import fake_moderation
 from tests.fake_completions import FakeCompletions
+from tests.fake_images import FakeImages
 from tests.fakefinetune import FakeFineTuning
 
 FRIENDLY_REPLY = ["Hello", "!", " 👋", " I'm", " a", " fake", " model", ".", " How", " can"]
@@ -567,6 +569,7 @@ class FakeUpstream:
         self._runner: web.AppRunner | None = None
         self.fine_tuning = FakeFineTuning(self.models)
         self.completions = FakeCompletions()  # POST /v1/completions (tests.fake_completions)
+        self.images = FakeImages(lambda: self.base_url)
 
     @property
     def base_url(self) -> str:
@@ -585,6 +588,7 @@ class FakeUpstream:
             self._seen_bodies.clear()
             self.quirks.clear()
         self.fine_tuning.reset()
+        self.images.reset()
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -674,6 +678,7 @@ class FakeUpstream:
         self.fine_tuning.routes(app)
         fake_moderation.routes(app, self._json)  # /v1/moderations
         self.completions.routes(app, RECORD)
+        self.images.routes(app)
         app.router.add_route("*", "/{tail:.*}", self._unknown_path)
         # handler_cancellation: a client going away cancels its handler,
         # which is how disconnects get recorded (also mid-hang).

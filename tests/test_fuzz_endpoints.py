@@ -14,7 +14,7 @@ from django.http import JsonResponse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conversations.models import Conversation, Message, Persona, TeamRole
+from conversations.models import Conversation, GeneratedImage, Message, Persona, TeamRole
 from tests import hostile
 from tests.test_isolation import NOT_USER_PAGES, patterns
 
@@ -30,7 +30,9 @@ FIELD_NAMES = [
     "default_persona", "model", "messages", "conversation_id", "draft", "text", "role",
     "content", "params",
 ]  # fmt: skip
-ID_KEYS = ("conversation_id", "persona_id", "message_id", "token", "team_id", "user_id")
+ID_KEYS = (
+    "conversation_id", "persona_id", "message_id", "token", "team_id", "user_id", "image_id",
+)  # fmt: skip
 
 
 def is_json_endpoint(view) -> bool:
@@ -74,6 +76,13 @@ def alices_world(client, alice, chat_model):
         "token": "A" * 43,  # a share link that was never made
     }
     ids |= {"team_id": team.id, "user_id": alice.id}
+    answer = Message.objects.create(
+        conversation=conversation, parent=message, role="assistant", status="complete"
+    )
+    image = GeneratedImage.objects.create(
+        message=answer, file="generated/fuzz.png", content_type="image/png"
+    )  # its file was never written: a 404, never a 500
+    ids["image_id"] = image.id
     return {"ids": ids, "model": chat_model.pk}
 
 

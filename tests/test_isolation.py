@@ -13,6 +13,7 @@ from conversations import sharing
 from conversations.models import (
     AuditEntry,
     Conversation,
+    GeneratedImage,
     Invitation,
     Message,
     Persona,
@@ -30,6 +31,7 @@ OBJECT_FOR = {
     "token": lambda objects: objects["revoked_link"],
     "team_id": lambda objects: objects["team"].id,
     "user_id": lambda objects: objects["member"].id,
+    "image_id": lambda objects: objects["image"].id,
 }
 NOT_USER_PAGES = ("admin/", "i18n/", "jsi18n/", "accounts/")
 METHODS = ("get", "post", "patch", "delete")
@@ -83,7 +85,17 @@ def alices_things(alice, bob, chat_model, django_user_model):
     # A link alice made and took back: it opens nothing, for bob or anyone.
     token = sharing.share_by_link(actor=alice, conversation=conversation)
     sharing.revoke(actor=alice, conversation=conversation, share_id=Share.objects.get().pk)
+    # An image an image model made in her conversation (conversations.images).
+    answer = Message.objects.create(
+        conversation=conversation, parent=message, role="assistant", status="complete"
+    )
+    image = GeneratedImage.objects.create(
+        message=answer, file="generated/alices.png", content_type="image/png"
+    )
+    conversation.current_leaf = answer
+    conversation.save()
     return {
+        "image": image,
         "persona": persona,
         "conversation": conversation,
         "message": message,

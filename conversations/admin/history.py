@@ -25,7 +25,7 @@ from django.utils.text import capfirst, smart_split, unescape_string_literal
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from conversations import access, exports, flags, review
+from conversations import access, exports, flags, images, review
 from conversations.admin.lists import (
     EstimatedCountPaginator,
     LastActivityFilter,
@@ -298,7 +298,10 @@ class ConversationAdmin(admin.ModelAdmin):
                 return TemplateResponse(request, template, context)
             context["purpose"] = form.cleaned_data["reason"]
             review.record_reading(request.user, conversation, purpose=context["purpose"])
-        context["rows"] = transcript_rows(conversation)
+        context["rows"] = rows = transcript_rows(conversation)
+        shown = images.for_review([row.message for row in rows])  # generated images, inline
+        for row in rows:
+            row.message.review_images = shown.get(row.message.id, [])
         return TemplateResponse(
             request, "admin/conversations/conversation/transcript.html", context
         )

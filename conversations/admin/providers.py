@@ -282,7 +282,8 @@ class VisibleToUsersFilter(admin.SimpleListFilter):
         return [("yes", _("Yes")), ("no", _("No, hidden"))]
 
     def queryset(self, request, queryset):
-        visible = Q(enabled=True, provider__enabled=True, kind=ModelConfig.Kind.CHAT)
+        kinds = (ModelConfig.Kind.CHAT, ModelConfig.Kind.IMAGE)  # what a turn may ask
+        visible = Q(enabled=True, provider__enabled=True, kind__in=kinds)
         if self.value() == "yes":
             return queryset.filter(visible)
         if self.value() == "no":
@@ -387,6 +388,13 @@ class ModelConfigAdmin(admin.ModelAdmin):
             {
                 "fields": ["allowed_groups"],
                 "description": _("No group chosen: everyone may use the model."),
+            },
+        ),
+        (
+            _("Image models"),
+            {
+                "fields": ["price_per_image", "image_sizes"],
+                "description": _("For models of kind image: what one image costs, and sizes."),
             },
         ),
     ]

@@ -96,10 +96,13 @@ class PersonaForm(ParameterFields, forms.ModelForm):
         return self.editor.has_perm(CHANGE_ANY_PERSONA)
 
     def _models(self):
-        kinds = [ModelConfig.Kind.CHAT, ModelConfig.Kind.COMPLETION]  # completion: a template
+        # A completion model takes a prompt template; an image model makes an image
+        # persona, whose chats' messages become images.
+        kinds = (ModelConfig.Kind.CHAT, ModelConfig.Kind.COMPLETION, ModelConfig.Kind.IMAGE)
         models = ModelConfig.objects.filter(kind__in=kinds)
         if not self._may_change_any():
-            usable = ModelConfig.objects.usable_by(self.editor).values("pk")
+            chat_or_image = (ModelConfig.Kind.CHAT, ModelConfig.Kind.IMAGE)
+            usable = ModelConfig.objects.usable_by(self.editor, chat_or_image).values("pk")
             documents = ModelConfig.objects.completions_usable_by(self.editor).values("pk")
             mine = Q(pk__in=usable) | Q(pk__in=documents) | Q(pk=self.instance.model_id)
             models = ModelConfig.objects.filter(mine)

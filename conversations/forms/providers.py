@@ -23,6 +23,7 @@ class ModelConfigForm(ParameterFields, forms.ModelForm):
             "provider", "model_id", "display_name", "kind", "context_window",
             "max_output_tokens", "price_input_per_million", "price_output_per_million",
             "price_training_per_million", "enabled", "is_default", "allowed_groups",
+            "price_per_image", "image_sizes",
         ]  # fmt: skip
         field_classes = {"model_id": TextField, "display_name": TextField}
 
@@ -31,6 +32,9 @@ class ModelConfigForm(ParameterFields, forms.ModelForm):
         self.set_parameter_initial(self.instance.default_params or {}, self.instance.model_id)
         if "price_training_per_million" in self.fields:
             self.fields["price_training_per_million"].required = False  # empty: no training price
+        for name in ("price_per_image", "image_sizes"):  # only image models need them
+            if name in self.fields:
+                self.fields[name].required = False
         if "provider" in self.fields:
             # The model field has no translatable name; and say what to do, not "---------".
             self.fields["provider"].label = _("Provider")
@@ -38,6 +42,12 @@ class ModelConfigForm(ParameterFields, forms.ModelForm):
 
     def clean_price_training_per_million(self):
         return self.cleaned_data.get("price_training_per_million") or 0
+
+    def clean_price_per_image(self):
+        return self.cleaned_data.get("price_per_image") or 0
+
+    def clean_image_sizes(self):
+        return self.cleaned_data.get("image_sizes") or []
 
     def clean(self) -> dict:
         cleaned = super().clean()

@@ -33,3 +33,7 @@ __all__ = [
 from conversations.models.sharing import Share
 
 __all__ += ["Share"]
+
+from conversations.models.images import GeneratedImage  # noqa: E402
+
+__all__ += ["GeneratedImage"]

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from conversations.ids import uuid7
+from conversations.models.images import attach_urls
 from conversations.models.personas import avatar_url_for
 
 TITLE_LENGTH_MAX = 200
@@ -254,7 +255,7 @@ class MessageQuerySet(models.QuerySet):
         A conversation page embeds every message of the tree; reading plain
         rows is about three times faster than instantiating 1,000 models.
         """
-        return [message_dict(row) for row in self.values(*MESSAGE_COLUMNS)]
+        return attach_urls([message_dict(row) for row in self.values(*MESSAGE_COLUMNS)])
 
     def totals_by_conversation(self, conversation_ids) -> dict:
         """{conversation id: {"message_count", "total_tokens", "cost"}} in one query.
@@ -424,6 +425,11 @@ class Message(models.Model):
                 "persona_version__persona__avatar_image": version.persona.avatar_image.name,
             }
         data = message_dict(row)
+        # Images are stored as an answer ends: a streaming one (a turn's new rows) has none.
+        if self.role == self.Role.ASSISTANT and self.status != self.Status.STREAMING:
+            attach_urls([data])
+        else:
+            data["images"] = []
         if content is not None:
             data["content"] = content
         if seq is not None:

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from conversations import catalog, keys
 from conversations.llm import address
-from conversations.params import ModelLimits, ParamsInvalid, validate_params
+from conversations.params import ModelLimits, ParamsInvalid, is_image_size, validate_params
 
 TIMEOUT_VALIDATORS = [MinValueValidator(0.1), MaxValueValidator(3600)]
 LAST_ERROR_DETAIL_CHARS = 1000
@@ -191,9 +191,10 @@ class SyncReport:
 
 
 class ModelConfigQuerySet(models.QuerySet):
-    def usable_by(self, user) -> "ModelConfigQuerySet":
-        """Enabled chat models of enabled providers that the user's groups may use."""
-        usable = self.filter(enabled=True, provider__enabled=True, kind=ModelConfig.Kind.CHAT)
+    def usable_by(self, user, kinds: tuple[str, ...] = ("chat",)) -> "ModelConfigQuerySet":
+        """Enabled models of ``kinds`` (chat unless asked) of enabled providers that the
+        user's groups may use."""
+        usable = self.filter(enabled=True, provider__enabled=True, kind__in=kinds)
         if user.is_superuser:
             return usable
         open_to_all = Q(allowed_groups__isnull=True)
@@ -360,6 +361,20 @@ class ModelConfig(models.Model):
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+    # Image models (kind "image"): what one generated image costs, and the sizes
+    # this model takes beyond the API's three (e.g. ["1792x1024"]).
+    price_per_image = models.DecimalField(
+        _("price per image"), max_digits=12, decimal_places=6, default=Decimal(0)
+    )
+    image_sizes = models.JSONField(
+        _("extra image sizes"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "Sizes this image model takes besides 256x256, 512x512 and 1024x1024, "
+            'e.g. ["1792x1024"].'
+        ),
+    )
 
     objects = ModelConfigQuerySet.as_manager()
 
@@ -406,6 +421,11 @@ class ModelConfig(models.Model):
             self.default_params = validate_params(self.default_params, self.limits)
         except ParamsInvalid as error:
             raise ValidationError({"default_params": str(error)}) from None
+        sizes = self.image_sizes
+        if not isinstance(sizes, list) or not all(is_image_size(s) for s in sizes):
+            raise ValidationError(
+                {"image_sizes": _('A list of sizes written WIDTHxHEIGHT, e.g. ["1792x1024"].')}
+            )
 
     def refresh_from_listing(self, item: dict) -> bool:
         """Take what the provider now says about the model; True if anything changed.
@@ -473,7 +493,7 @@ class ModelConfig(models.Model):
             reasons.append(_("disabled"))
         if not self.provider.enabled:
             reasons.append(_("provider disabled"))
-        if self.kind != self.Kind.CHAT:
+        if self.kind not in (self.Kind.CHAT, self.Kind.IMAGE):  # image: conversations.turn.images
             kind = self.get_kind_display()
             reasons.append(_("not a chat model (%(kind)s)") % {"kind": kind})
         return reasons

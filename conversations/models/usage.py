@@ -56,12 +56,15 @@ class UsageQuerySet(models.QuerySet):
         estimated: bool,
         reasoning: int = 0,
         purpose: str = "chat",
+        images: int = 0,
     ) -> None:
         """Add one request's tokens and cost to today's row for the user and model.
 
         ``reasoning`` is the part of ``completion`` spent reasoning: recorded, not added.
         """
         cost = model.cost(prompt, completion) if model else Decimal(0)
+        if model and images:
+            cost += model.price_per_image * images
         row, _created = self.get_or_create(
             user_id=user_id, day=timezone.localdate(), model_name=model_name, purpose=purpose,
             defaults={"model": model},
@@ -75,6 +78,7 @@ class UsageQuerySet(models.QuerySet):
             estimated_completion_tokens=F("estimated_completion_tokens")
             + (completion if estimated else 0),
             cost=F("cost") + cost,
+            images=F("images") + images,
         )
 
 
@@ -103,6 +107,7 @@ class UsageDaily(models.Model):
     estimated_prompt_tokens = models.PositiveBigIntegerField(default=0)
     estimated_completion_tokens = models.PositiveBigIntegerField(default=0)
     cost = models.DecimalField(max_digits=16, decimal_places=6, default=Decimal(0))
+    images = models.PositiveIntegerField(_("images generated"), default=0)
 
     objects = UsageQuerySet.as_manager()
 

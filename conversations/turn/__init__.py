@@ -16,6 +16,7 @@ the models; nothing here calls a door.
 - stream.py: one running turn;      fanout.py: deltas to other workers' tabs
 - finish.py: the final state and the bill;  titles.py: naming a new conversation
 - recovery.py: flushing partial text, heartbeats, the sweeper
+- images.py: a turn of images (an image model; one unstreamed request)
 """
 
 from conversations.turn.hub import conversation_group

@@ -39,6 +39,7 @@ class TurnPlan:
     uncached_counts: dict[UUID, tuple[int, str]] = field(default_factory=dict)
     moderation: Any = None  # a conversations.moderation.policy.Check, when the question is checked
     endpoint: str = "chat"  # "completions": a completion document (turn.completion)
+    images: bool = False  # a turn of images (conversations.turn.images), not a stream
 
 
 @dataclass

@@ -4,8 +4,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
-Kind = Literal["send", "regenerate", "edit", "continue", "complete"]
-KINDS: tuple[Kind, ...] = ("send", "regenerate", "edit", "continue", "complete")
+Kind = Literal["send", "regenerate", "edit", "continue", "complete", "image"]
+KINDS: tuple[Kind, ...] = ("send", "regenerate", "edit", "continue", "complete", "image")
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,9 @@ class TurnRequest:
     - continue: carry on ``message_id`` (an answer cut by the length limit);
     - complete: ``content`` is a prompt for a completion model, in a completion
       document (turn.completion); ``params`` take the completion rules.
+    - image: ``content`` as the prompt of images from an image model
+      (conversations.turn.images); a send, edit or regenerate whose model is
+      an image model is one too.
 
     ``client_id`` makes a resent request safe: one the conversation already
     has creates nothing new. The user is not part of the request: it is who

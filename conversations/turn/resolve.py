@@ -16,10 +16,14 @@ class NoModel(Refused):
     status = 503
 
 
-def usable_model(user, model_pk) -> ModelConfig | None:
+# A turn may ask a chat model or an image model (conversations.turn.images).
+TURN_KINDS = (ModelConfig.Kind.CHAT, ModelConfig.Kind.IMAGE)
+
+
+def usable_model(user, model_pk, kinds: tuple[str, ...] = TURN_KINDS) -> ModelConfig | None:
     if model_pk is None:
         return None
-    usable = ModelConfig.objects.usable_by(user).select_related("provider")
+    usable = ModelConfig.objects.usable_by(user, kinds).select_related("provider")
     return usable.filter(pk=model_pk).first()
 
 
@@ -37,7 +41,7 @@ def model_and_persona(user, conversation, request) -> tuple[ModelConfig, Persona
     elif persona is not None:
         persona = usable_persona(user, persona.pk)
     if request.model is not None:
-        model = access.model_usable_by(user, request.model)
+        model = access.model_usable_by(user, request.model, TURN_KINDS)
     else:
         model = fallback_model(user, conversation, persona)
     return model, persona

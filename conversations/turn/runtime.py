@@ -28,6 +28,7 @@ from django.conf import settings
 from conversations import frames
 from conversations.turn import recovery
 from conversations.turn.hub import Hub
+from conversations.turn.images import ImageTurn
 from conversations.turn.plan import Status, TurnPlan, message_dicts
 from conversations.turn.stream import Turn
 
@@ -103,7 +104,8 @@ class WorkerRuntime:
         return turn
 
     def run_turn(self, plan: TurnPlan) -> Turn:
-        turn = Turn(plan, self.hub, on_end=self.turn_ended)
+        kind = ImageTurn if plan.images else Turn
+        turn = kind(plan, self.hub, on_end=self.turn_ended)
         for choice in turn.choices:
             self.turns[choice.message_id] = turn
         turn.task = asyncio.create_task(turn.run(), name=f"turn-{turn.conversation_id}")

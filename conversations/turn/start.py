@@ -17,10 +17,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations import access, budgets, quotas, tokens
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, ModelConfig
 from conversations.moderation import policy as moderation_policy
 from conversations.refusals import Refused
-from conversations.turn import completion, limits, resolve, seam, shaping
+from conversations.turn import completion, images, limits, resolve, seam, shaping
 from conversations.turn.plan import Choice, Replay, Status, TurnPlan, message_dicts
 from conversations.turn.prompt import build_prompt, continue_instruction, stored_branch
 from conversations.turn.request import TurnRequest
@@ -29,6 +29,9 @@ from conversations.upstream import provider_settings
 
 class NotContinuable(Refused):
     pass
+
+
+CHAT = (ModelConfig.Kind.CHAT,)
 
 
 @transaction.atomic
@@ -43,6 +46,8 @@ def start_turn(*, user, worker: str, request: TurnRequest) -> TurnPlan | Replay:
     if conversation.replay_id is not None:
         return _replay(conversation)
     model, persona = resolve.model_and_persona(user, conversation, request)
+    if request.kind == "image" or model.kind == ModelConfig.Kind.IMAGE:
+        return _image(user, worker, request, conversation, target, model, persona)
     overrides = resolve.overrides(conversation, request, model, persona)
     conversation.model, conversation.persona = model, persona
     conversation.param_overrides = overrides
@@ -83,13 +88,47 @@ def start_turn(*, user, worker: str, request: TurnRequest) -> TurnPlan | Replay:
     return plan
 
 
+def _image(user, worker, request, conversation, target, model, persona) -> TurnPlan:
+    """A turn of images: the message (or, regenerating, its question) is the prompt."""
+    if model.kind != ModelConfig.Kind.IMAGE:
+        raise Refused("not_image_model", _("Pick an image model to make images."))
+    if request.kind == "regenerate":
+        question = Message.objects.get(pk=target.parent_id)
+        asked = []
+    else:
+        parent_id = target.parent_id if request.kind == "edit" else target
+        question = _question(conversation, parent_id, request, model)
+        asked = [question]
+    conversation.model, conversation.persona = model, persona
+    limits.refuse_if_busy_or_over_cap(user, conversation)
+    try:
+        answer = images.start_images(
+            user=user, worker=worker, conversation=conversation, model=model, persona=persona,
+            question=question, asked=asked, raw_params=request.params,
+            client_id="" if asked else request.client_id,
+        )  # fmt: skip
+    except quotas.OverBudget as over:
+        raise limits.over_budget(over) from None
+    _save(conversation, answer)
+    plan = images.plan(
+        user=user, conversation=conversation, model=model, prompt=question.content,
+        answer=answer, announce=[*asked, answer],
+    )  # fmt: skip
+    # An image prompt is checked like a chat question, before the images endpoint sees it.
+    plan.moderation = moderation_policy.check_for(
+        user=user, conversation=conversation, persona=persona, question_id=question.id,
+        text=request.content if asked else None,
+    )  # fmt: skip
+    return plan
+
+
 def _conversation_and_target(user, request: TurnRequest) -> tuple[Conversation, object, bool]:
     """The conversation (locked), what the request targets, and whether it is new.
 
     The target: the parent id of a new message (send), the answer to redo
     (regenerate) or the message to rewrite (edit).
     """
-    if request.kind == "send":
+    if request.kind in ("send", "image"):
         conversation, created = _get_or_create_conversation(user, request)
         return conversation, _parent_id(conversation, request.parent_id), created
     role = Message.Role.ASSISTANT if request.kind == "regenerate" else Message.Role.USER
@@ -109,7 +148,7 @@ def _continue(user, worker: str, request: TurnRequest) -> TurnPlan:
     conversation = access.conversation_for(user, answer.conversation_id, lock=True)
     _refuse_unless_continuable(answer)
     limits.refuse_if_busy_or_over_cap(user, conversation)
-    model = resolve.usable_model(user, answer.model_id)
+    model = resolve.usable_model(user, answer.model_id, CHAT)
     model = model or resolve.fallback_model(user, conversation, None)
     persona = resolve.usable_persona(user, conversation.persona_id)
     effective = resolve.effective_params(model, persona, conversation.param_overrides)
@@ -157,7 +196,7 @@ def _fall_back(user, over: quotas.OverBudget, asked, persona, overrides, branch)
     """The turn on staff's cheaper fallback model, when one is named and fits; else the
     refusal that says when the used-up budget resets."""
     fallback_id = budgets.fallback_model_id(over.budget)
-    fallback = resolve.usable_model(user, fallback_id) if fallback_id else None
+    fallback = resolve.usable_model(user, fallback_id, CHAT) if fallback_id else None
     if fallback is None or fallback.pk == asked.pk:
         raise limits.over_budget(over) from None
     effective = resolve.effective_params(fallback, persona, overrides)

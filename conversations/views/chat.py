@@ -11,6 +11,7 @@ from conversations.models import Conversation, ModelConfig, Persona, Profile
 from conversations.models.providers import default_model_for
 from conversations.moderation import categories as moderation_categories
 from conversations.routing import CHAT_SOCKET
+from conversations.turn import resolve
 from conversations.views.api.conversations import sidebar_page, thread
 
 URL_ID = "00000000-0000-0000-0000-000000000000"
@@ -29,7 +30,8 @@ def conversation_page(request: HttpRequest, conversation_id) -> HttpResponse:
 
 
 def _chat_page(request: HttpRequest, conversation: Conversation | None) -> HttpResponse:
-    models = list(ModelConfig.objects.usable_by(request.user).select_related("provider"))
+    usable = ModelConfig.objects.usable_by(request.user, resolve.TURN_KINDS)  # chat and image
+    models = list(usable.select_related("provider"))
     default = default_model_for(request.user)
     profile = Profile.for_user(request.user)
     boot = {
@@ -63,7 +65,15 @@ def _model_data(model: ModelConfig) -> dict:
         "max_output_tokens": model.max_output_tokens,
         "defaults": model.default_params,
         "rules": params.describe(model.limits),
-    }
+    } | _image_data(model)
+
+
+def _image_data(model: ModelConfig) -> dict:
+    """An image model's own rules (n, size, response_format) and kind, for the composer."""
+    if model.kind != ModelConfig.Kind.IMAGE:
+        return {"kind": model.kind}
+    rules = params.describe_images(params.image_sizes(model.image_sizes))
+    return {"kind": model.kind, "rules": rules, "defaults": {}}
 
 
 def _default_model_pk(profile: Profile, default, models) -> int | None:

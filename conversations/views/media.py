@@ -10,7 +10,7 @@ import mimetypes
 from django.http import FileResponse, Http404, HttpRequest
 from django.views.decorators.http import require_GET
 
-from conversations import access
+from conversations import access, images
 from conversations.models import Persona
 
 SERVED_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -37,4 +37,22 @@ def _avatar_response(persona: Persona) -> FileResponse:
     # each upload, so a long lifetime is safe.
     response["Cache-Control"] = "private, max-age=86400"
     response["Content-Disposition"] = "inline"
+    return response
+
+
+@require_GET
+def generated_image(request: HttpRequest, image_id) -> FileResponse:
+    """An image an image model made, for those who may see its conversation (else 404)."""
+    image = images.image_for(request.user, image_id)
+    if image.content_type not in SERVED_TYPES:
+        raise Http404("No such image.")
+    try:
+        data = image.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("No such image.") from None
+    response = FileResponse(data, content_type=image.content_type)
+    # Private: only some people may see it. An image never changes under its URL.
+    response["Cache-Control"] = "private, max-age=86400"
+    response["Content-Disposition"] = "inline"
+    response["X-Content-Type-Options"] = "nosniff"
     return response

@@ -61,4 +61,19 @@ def ensure_demo_provider(base_url: str) -> tuple[ModelConfig, bool]:
     if not ModelConfig.objects.filter(is_default=True).exists():
         model.is_default = True
         model.save(update_fields=["is_default"])
+    ensure_demo_images(provider)
     return model, created
+
+
+DEMO_IMAGE_MODEL_ID = "dall-e-2"  # the fake's images endpoint makes small PNGs for any id
+DEMO_IMAGE_DISPLAY_NAME = "Demo images (small PNGs)"
+
+
+def ensure_demo_images(provider: Provider) -> ModelConfig:
+    """The demo's image model (kind image), so image generation works from the picker."""
+    model, _created = ModelConfig.objects.get_or_create(
+        provider=provider,
+        model_id=DEMO_IMAGE_MODEL_ID,
+        defaults={"display_name": DEMO_IMAGE_DISPLAY_NAME, "kind": ModelConfig.Kind.IMAGE},
+    )
+    return model

@@ -15,6 +15,8 @@ const LABELS = {
   stop: () => gettext("Stop sequences (one per line)"),
   logit_bias: () => gettext("Logit bias (token id: bias, …)"),
   reasoning_effort: () => gettext("Reasoning effort"),
+  size: () => gettext("Image size"),
+  response_format: () => gettext("Image transfer (url or b64_json)"),
 };
 
 function paramInput(rule) {
@@ -141,6 +143,7 @@ export class Composer {
       persona: this.el.persona.value || null,
       model: this.model ? this.model.id : null,
       params: this.dirty ? this.cleanOverrides() : null,
+      image: Boolean(this.model && this.model.kind === "image"), // the prompt asks for images
     });
     if (sent) this.clear();
   }

@@ -185,7 +185,7 @@ class ChatPage {
   // --- Sending -------------------------------------------------------------------
 
   send(text, choice) {
-    const frame = { type: "send", content: text, client_id: clientId() };
+    const frame = { type: choice.image ? "image" : "send", content: text, client_id: clientId() };
     if (this.thread.id) frame.conversation_id = this.thread.id;
     if (this.thread.leaf && !this.thread.leaf.startsWith("pending-")) frame.parent_id = this.thread.leaf;
     if (choice.persona) frame.persona_id = choice.persona;

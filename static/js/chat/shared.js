@@ -1,5 +1,6 @@
 // A shared conversation, read-only: the same rendering as the chat page.
 // Answers go through markdown.js (marked, then DOMPurify); questions are text.
+import { gettext } from "./i18n.js";
 import { renderMarkdown } from "./markdown.js";
 
 function messageNode(message, labels) {
@@ -19,7 +20,7 @@ function messageNode(message, labels) {
   }
   const body = document.createElement("div");
   body.className = "body";
-  if (message.role === "assistant") body.replaceChildren(renderMarkdown(message.content));
+  if (message.role === "assistant") body.replaceChildren(renderMarkdown(message.content), ...images(message));
   else body.textContent = message.content;
   const avatar = document.createElement("div");
   avatar.className = "avatar";
@@ -30,6 +31,21 @@ function messageNode(message, labels) {
   bubble.append(meta, body);
   node.append(avatar, bubble);
   return node;
+}
+
+// An image answer's images come inline as data: URIs (allowed by the CSP's img-src).
+function images(message) {
+  const sources = (message.images || []).filter((source) => /^data:image\/(png|jpeg|webp);base64,/.test(source));
+  if (!sources.length) return [];
+  const gallery = document.createElement("div");
+  gallery.className = "answer-images";
+  for (const source of sources) {
+    const image = document.createElement("img");
+    image.src = source;
+    image.alt = gettext("Generated image");
+    gallery.append(image);
+  }
+  return [gallery];
 }
 
 const thread = document.getElementById("shared-thread");

@@ -101,6 +101,7 @@ export class Thread {
     message.ttft_ms = frame.ttft_ms;
     if (frame.reasoning_ms !== undefined) message.reasoning_ms = frame.reasoning_ms;
     if (frame.usage.reasoning_tokens !== undefined) message.reasoning_tokens = frame.usage.reasoning_tokens;
+    if (frame.images) message.images = frame.images; // an image answer's files on this site
     return message;
   }
 }

@@ -140,7 +140,8 @@ export class ThreadView {
 
   update(node, message) {
     if (node.classList.contains("editing")) return; // the edit box stays until sent or cancelled
-    const key = `${message.status}|${message.seq}|${message.content.length}|${this.siblingKey(message)}`;
+    const images = (message.images || []).length;
+    const key = `${message.status}|${message.seq}|${message.content.length}|${images}|${this.siblingKey(message)}`;
     if (node.dataset.key === key) return;
     node.dataset.key = key;
     node.dataset.status = message.status;
@@ -208,6 +209,7 @@ export class ThreadView {
       body.textContent = message.content;
       return;
     }
+    if (isImageAnswer(message)) return fillImages(body, message);
     if (message.status === "streaming" && !message.content) {
       const dots = element("span", "typing");
       dots.setAttribute("aria-label", gettext("Writing…"));
@@ -422,6 +424,38 @@ function fitToText(area) {
   area.style.height = "auto";
   area.style.height = `${Math.min(area.scrollHeight + 2, max)}px`;
   area.style.overflowY = area.scrollHeight + 2 > max ? "auto" : "hidden";
+}
+
+// An image model's answer: its params are the images endpoint's (docs/protocol.md).
+function isImageAnswer(message) {
+  return Boolean((message.images && message.images.length) || (message.params && message.params.response_format));
+}
+
+// "Generating…" while the provider works, then the images. Only the site's own
+// URLs are shown (the server stores every image): the page never loads one from
+// elsewhere, and the Content-Security-Policy would refuse it anyway.
+function fillImages(body, message) {
+  if (message.status === "streaming") {
+    const waiting = element("p", "generating");
+    waiting.textContent = gettext("Generating images…");
+    return body.replaceChildren(waiting);
+  }
+  const gallery = element("div", "answer-images");
+  for (const url of message.images || []) {
+    if (!url.startsWith("/") || url.startsWith("//")) continue;
+    const link = document.createElement("a");
+    link.href = url;
+    link.target = "_blank";
+    link.rel = "noopener";
+    const image = document.createElement("img");
+    image.src = url;
+    image.alt = gettext("Generated image");
+    image.loading = "lazy";
+    link.append(image);
+    gallery.append(link);
+  }
+  const parts = message.content ? [renderMarkdown(message.content), gallery] : [gallery];
+  body.replaceChildren(...parts);
 }
 
 function element(tag, className) {
