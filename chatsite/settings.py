@@ -318,6 +318,11 @@ CHATSITE_DEFAULT_REPLY_RESERVE = env_int("CHATSITE_DEFAULT_REPLY_RESERVE", 1024,
 CHATSITE_FLUSH_INTERVAL = env_float("CHATSITE_FLUSH_INTERVAL", 1.0, minimum=0.05, maximum=1.0)
 CHATSITE_HEARTBEAT_INTERVAL = env_float("CHATSITE_HEARTBEAT_INTERVAL", 5.0, minimum=0.1)
 # A streaming answer whose worker has been silent this long is marked interrupted.
+# How long a worker may use the site settings it read (every turn reads them). Saving
+# clears the cache at once where the cache is shared (Redis); 0 reads them every time.
+CHATSITE_SITE_SETTINGS_CACHE_SECONDS = env_float(
+    "CHATSITE_SITE_SETTINGS_CACHE_SECONDS", 60.0, minimum=0.0
+)
 CHATSITE_STALE_AFTER = env_float("CHATSITE_STALE_AFTER", 20.0, minimum=0.5)
 # Deltas for tabs on other workers are batched at most this long under load.
 CHATSITE_COALESCE_INTERVAL = env_float("CHATSITE_COALESCE_INTERVAL", 0.03, maximum=1.0)

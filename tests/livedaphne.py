@@ -55,6 +55,10 @@ def app_env(**overrides: str) -> dict[str, str]:
         # The tests poll their fine-tuning jobs themselves: a live worker sharing the
         # test database must not take their leases (it would hold them for a minute).
         CHATSITE_FINETUNE_TICK="3600",
+        # The tests change site settings in their own process: a live worker's cache
+        # (per process without Redis) would keep the last test's settings.
+        CHATSITE_SITE_SETTINGS_CACHE_SECONDS="0",
+        DJANGO_SETTINGS_MODULE="tests.live_settings",
     )
     if settings.REDIS_URL:
         env.update(REDIS_URL=settings.REDIS_URL, REDIS_PREFIX=settings.REDIS_PREFIX)

@@ -7,8 +7,8 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-SITE_SETTINGS_CACHE_KEY = "chatsite:site-settings:v1"
-SITE_SETTINGS_CACHE_SECONDS = 60
+# v2: the settings grew fields (budgets, review, moderation, fine-tuning, teams).
+SITE_SETTINGS_CACHE_KEY = "chatsite:site-settings:v2"
 
 
 class SiteSettings(models.Model):
@@ -153,10 +153,13 @@ class SiteSettings(models.Model):
 
         Saving clears the cache, so a change made in the admin applies at once.
         """
+        seconds = settings.CHATSITE_SITE_SETTINGS_CACHE_SECONDS
+        if not seconds:
+            return cls.objects.filter(pk=1).first() or cls(pk=1)
         current = cache.get(SITE_SETTINGS_CACHE_KEY)
         if current is None:
             current = cls.objects.filter(pk=1).first() or cls(pk=1)
-            cache.set(SITE_SETTINGS_CACHE_KEY, current, SITE_SETTINGS_CACHE_SECONDS)
+            cache.set(SITE_SETTINGS_CACHE_KEY, current, seconds)
         return current
 
 
