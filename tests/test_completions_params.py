@@ -124,3 +124,15 @@ def test_a_completion_persona_validates_its_defaults_with_these_rules(alice, pro
     persona.overridable_params = ["echo"]
     persona.full_clean()
     assert persona.locked_params == ["logprobs"]
+
+
+@pytest.mark.django_db
+def test_the_demo_has_a_completion_model_for_documents():
+    from conversations.management.commands.demo_provider import ensure_demo_provider
+    from conversations.models import ModelConfig
+
+    ensure_demo_provider("http://127.0.0.1:9/v1")
+    ensure_demo_provider("http://127.0.0.1:9/v1")  # idempotent
+    writer = ModelConfig.objects.get(model_id="gpt-3.5-turbo-instruct")
+    assert (writer.kind, writer.enabled) == ("completion", True)
+    assert writer.context_window > 0

@@ -62,6 +62,7 @@ def ensure_demo_provider(base_url: str) -> tuple[ModelConfig, bool]:
         model.is_default = True
         model.save(update_fields=["is_default"])
     ensure_demo_images(provider)
+    ensure_demo_completions(provider)
     return model, created
 
 
@@ -75,5 +76,24 @@ def ensure_demo_images(provider: Provider) -> ModelConfig:
         provider=provider,
         model_id=DEMO_IMAGE_MODEL_ID,
         defaults={"display_name": DEMO_IMAGE_DISPLAY_NAME, "kind": ModelConfig.Kind.IMAGE},
+    )
+    return model
+
+
+DEMO_COMPLETION_MODEL_ID = "gpt-3.5-turbo-instruct"  # the fake's /v1/completions answers any id
+DEMO_COMPLETION_DISPLAY_NAME = "Demo completions (canned text)"
+
+
+def ensure_demo_completions(provider: Provider) -> ModelConfig:
+    """The demo's completion model, so a completion document opens from the picker."""
+    facts = facts_for(DEMO_COMPLETION_MODEL_ID)
+    model, _created = ModelConfig.objects.get_or_create(
+        provider=provider,
+        model_id=DEMO_COMPLETION_MODEL_ID,
+        defaults={
+            "display_name": DEMO_COMPLETION_DISPLAY_NAME,
+            "kind": ModelConfig.Kind.COMPLETION,
+            "context_window": facts.context_window or 4096,
+        },
     )
     return model
