@@ -49,17 +49,19 @@ class Inbound:
         return self.fields.get("client_id")
 
 
+_SEND = {
+    "conversation_id": ("uuid", False),
+    "content": ("content", True),
+    "client_id": ("client_id", True),
+    "persona_id": ("uuid", False),
+    "model": ("model", False),
+    "params": ("object", False),
+    "parent_id": ("uuid", False),
+}
+
 # For each frame type: field name → (kind, required).
 SCHEMAS: dict[str, dict[str, tuple[str, bool]]] = {
-    "send": {
-        "conversation_id": ("uuid", False),
-        "content": ("content", True),
-        "client_id": ("client_id", True),
-        "persona_id": ("uuid", False),
-        "model": ("model", False),
-        "params": ("object", False),
-        "parent_id": ("uuid", False),
-    },
+    "send": _SEND,
     "regenerate": {
         "message_id": ("uuid", True),
         "client_id": ("client_id", True),
@@ -74,16 +76,7 @@ SCHEMAS: dict[str, dict[str, tuple[str, bool]]] = {
         "params": ("object", False),
     },
     "continue": {"message_id": ("uuid", True), "client_id": ("client_id", True)},
-    # A prompt for images (docs/protocol.md): the fields of send.
-    "image": {
-        "conversation_id": ("uuid", False),
-        "content": ("content", True),
-        "client_id": ("client_id", True),
-        "persona_id": ("uuid", False),
-        "model": ("model", False),
-        "params": ("object", False),
-        "parent_id": ("uuid", False),
-    },
+    "image": _SEND,  # a prompt for images (docs/protocol.md): the fields of send
     "stop": {"message_id": ("uuid", False), "conversation_id": ("uuid", False)},
     "subscribe": {
         "conversation_id": ("uuid", True),

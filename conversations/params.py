@@ -254,22 +254,26 @@ def validate_params(raw: Any, limits: ModelLimits | None = None) -> dict[str, An
 
     ``None`` values mean "not set" and are dropped, so a form can clear a field.
     """
+    return _cleaned_by(RULES, raw, limits or ModelLimits(), refuse=_refusal)
+
+
+def _cleaned_by(rules: Mapping, raw: Any, limits: ModelLimits, *, refuse=None) -> dict[str, Any]:
+    """Each value by its rule (``refuse``: what else the model refuses), or ParamsInvalid."""
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
         raise ParamsInvalid({"params": _("must be an object of parameter names to values.")})
-    limits = limits or ModelLimits()
     cleaned, errors = {}, {}
     for name, value in raw.items():
-        if name not in RULES:
+        if name not in rules:
             errors[clean_text(str(name))] = _("is not a parameter you can set.")
         elif value is not None:
             try:
-                cleaned[name] = RULES[name](value, limits)
+                cleaned[name] = rules[name](value, limits)
             except _Invalid as error:
                 errors[name] = str(error)
             else:
-                errors.update(_refusal(name, cleaned[name], limits))
+                errors.update(refuse(name, cleaned[name], limits) if refuse else {})
     if errors:
         raise ParamsInvalid(errors)
     return cleaned
@@ -363,22 +367,7 @@ def validate_completion_params(raw: Any, limits: ModelLimits | None = None) -> d
     Each alone by COMPLETION_RULES, then together: ``best_of`` must be greater
     than ``n`` and cannot stream.
     """
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise ParamsInvalid({"params": _("must be an object of parameter names to values.")})
-    limits = limits or ModelLimits()
-    cleaned, errors = {}, {}
-    for name, value in raw.items():
-        if name not in COMPLETION_RULES:
-            errors[clean_text(str(name))] = _("is not a parameter you can set.")
-        elif value is not None:
-            try:
-                cleaned[name] = COMPLETION_RULES[name](value, limits)
-            except _Invalid as error:
-                errors[name] = str(error)
-    if errors:
-        raise ParamsInvalid(errors)
+    cleaned = _cleaned_by(COMPLETION_RULES, raw, limits or ModelLimits())
     check_completion_combination(cleaned)
     return cleaned
 
